@@ -1,0 +1,60 @@
+"""Job callbacks (``on_success``, ``on_failure``, ``on_stopped``) and how they are run."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+
+from .defaults import CALLBACK_TIMEOUT
+from .timeouts import BaseDeathPenalty, JobTimeoutException
+from .utils import import_attribute, parse_timeout
+
+if TYPE_CHECKING:
+    from .job import Job
+
+logger = logging.getLogger("rq.job")
+
+__all__ = ["Callback", "as_callback", "execute_callback"]
+
+
+class Callback:
+    """A callback function (or its dotted path) and the time it may take (default 60 s)."""
+
+    def __init__(self, func: Union[str, Callable[..., Any]], timeout: Any = None) -> None:
+        if not isinstance(func, str) and not (inspect.isfunction(func) or inspect.isbuiltin(func)):
+            raise ValueError("Callback `func` must be a dotted path string or a plain function")
+        self.func = func
+        parsed = parse_timeout(timeout)
+        self.timeout = parsed if parsed else CALLBACK_TIMEOUT
+
+    @property
+    def name(self) -> str:
+        if isinstance(self.func, str):
+            return self.func
+        return f"{self.func.__module__}.{self.func.__qualname__}"
+
+    def __repr__(self) -> str:
+        return f"Callback({self.name!r}, timeout={self.timeout})"
+
+
+def as_callback(value: Any, kind: str) -> Optional[Callback]:
+    """Normalize what users pass as ``on_<kind>``: a Callback, or (deprecated) a function or path."""
+    if value is None or isinstance(value, Callback):
+        return value
+    warnings.warn(
+        f"Passing a bare function or path as on_{kind} is deprecated, use Callback(func)",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+    return Callback(value)
+
+
+def execute_callback(
+    job: "Job", name: str, timeout: Optional[int], death_penalty_class: type[BaseDeathPenalty], *args: Any
+) -> Any:
+    """Run the callback ``name`` as ``f(job, connection, *args)`` under its own time limit."""
+    func = import_attribute(name)
+    with death_penalty_class(timeout or CALLBACK_TIMEOUT, JobTimeoutException, job_id=job.id):
+        return func(job, job.connection, *args)

@@ -1,0 +1,236 @@
+"""Keeping a worker's command channel (``rq:pubsub:<name>``) alive through Redis faults.
+
+The worker listens for commands in a redis-py ``PubSubWorkerThread``. ``CommandChannel``
+is the policy behind the exception handler that ``Worker.subscribe()`` installs on that
+thread, and the watchdog that checks the subscription:
+
+- a connection or timeout error is logged once per outage as a WARNING naming the
+  worker, the thread waits with capped exponential backoff and reconnects (which makes
+  redis-py subscribe again), and one INFO line reports the recovery and its duration;
+- any other error in the listener is logged with its traceback and the thread goes on;
+- every ``check_interval`` seconds the watchdog restarts a dead listener thread and
+  resubscribes if the channel has no subscriber (``PUBSUB NUMSUB``), so a worker that is
+  alive in Redis is never deaf to commands for longer than one interval;
+- incidents are counted on the worker and in its Redis hash.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from .resilience import REDIS_ERRORS, Backoff, Outage, _env_float, is_redis_error
+
+if TYPE_CHECKING:
+    from redis.client import PubSub, PubSubWorkerThread
+
+logger = logging.getLogger("rq.worker")
+
+# Seconds the listener thread waits for a message before looping.
+LISTENER_SLEEP_TIME = 0.2
+# Seconds between self-checks of the listener (thread alive, channel subscribed).
+COMMAND_CHANNEL_CHECK_INTERVAL = _env_float("RQ_COMMAND_CHANNEL_CHECK_INTERVAL", 10.0)
+# Longest wait for the listener thread to stop when unsubscribing.
+LISTENER_JOIN_TIMEOUT = 2.0
+# First and longest delay between reconnection attempts of the listener.
+LISTENER_BACKOFF_INITIAL = _env_float("RQ_LISTENER_BACKOFF_INITIAL", 0.5)
+LISTENER_BACKOFF_MAX = _env_float("RQ_LISTENER_BACKOFF_MAX", 15.0)
+
+# Events passed to a user's command-channel handler.
+CONNECTION_ERROR = "connection_error"
+RECOVERED = "recovered"
+BAD_MESSAGE = "bad_message"
+LISTENER_ERROR = "listener_error"
+LISTENER_RESTARTED = "listener_restarted"
+RESUBSCRIBED = "resubscribed"
+
+CommandChannelHandler = Callable[[Any, str, Optional[BaseException]], Any]
+
+
+class CommandChannel:
+    """Exception policy, watchdog and incident counters of one worker's command listener."""
+
+    def __init__(
+        self,
+        worker: Any,
+        handler: Optional[CommandChannelHandler] = None,
+        check_interval: float = COMMAND_CHANNEL_CHECK_INTERVAL,
+    ) -> None:
+        self.worker = worker
+        self.handler = handler
+        self.check_interval = check_interval
+        self.outage = Outage(logger, f"Worker {worker.key}", "command channel (Pub/Sub)")
+        self.backoff = Backoff(LISTENER_BACKOFF_INITIAL, LISTENER_BACKOFF_MAX)
+        self.bad_messages = 0
+        self.listener_errors = 0
+        self.listener_restarts = 0
+        self.resubscribes = 0
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._watchdog: Optional[threading.Thread] = None
+        self._published_counters: dict[str, str] = {}
+
+    # ---- counters -------------------------------------------------------------------
+
+    @property
+    def connection_errors(self) -> int:
+        return self.outage.errors
+
+    @property
+    def recoveries(self) -> int:
+        return self.outage.recoveries
+
+    def fields(self) -> dict[str, str]:
+        """The counters as worker-hash fields."""
+        state = "ok" if not self.outage.active else f"reconnecting since {self.outage.since:.0f}"
+        return {
+            "pubsub_state": state,
+            "pubsub_connection_errors": str(self.connection_errors),
+            "pubsub_recoveries": str(self.recoveries),
+            "pubsub_bad_messages": str(self.bad_messages),
+            "pubsub_listener_errors": str(self.listener_errors),
+            "pubsub_listener_restarts": str(self.listener_restarts),
+            "pubsub_resubscribes": str(self.resubscribes),
+        }
+
+    def publish_counters(self) -> None:
+        """Write changed counters to the worker hash (skipped quietly while Redis is away)."""
+        fields = self.fields()
+        changed = {k: v for k, v in fields.items() if self._published_counters.get(k) != v}
+        if not changed:
+            return
+        try:
+            if self.worker.connection.exists(self.worker.key):
+                self.worker.connection.hset(self.worker.key, mapping=changed)
+                self._published_counters.update(changed)
+        except REDIS_ERRORS:
+            pass
+
+    def _notify(self, event: str, exc: Optional[BaseException]) -> None:
+        if self.handler is None:
+            return
+        try:
+            self.handler(self.worker, event, exc)
+        except Exception:
+            logger.warning("Worker %s: command channel handler failed on %s", self.worker.key, event, exc_info=True)
+
+    # ---- the listener's exception handler ---------------------------------------------
+
+    def handle_exception(
+        self, exc: BaseException, pubsub: "PubSub", thread: "PubSubWorkerThread", stop: threading.Event
+    ) -> None:
+        """Called by the listener thread for anything its loop raised; never raises itself."""
+        if is_redis_error(exc):
+            self.outage.failed(exc)
+            self._notify(CONNECTION_ERROR, exc)
+            self.backoff.sleep(stop)
+            if not stop.is_set():
+                self._reconnect(pubsub)
+            return
+        self.listener_errors += 1
+        logger.error("Worker %s: error in the command listener (it keeps serving)", self.worker.key, exc_info=exc)
+        self._notify(LISTENER_ERROR, exc)
+
+    def _reconnect(self, pubsub: "PubSub") -> None:
+        connection = pubsub.connection
+        if connection is None:
+            return
+        try:
+            # Connecting runs PubSub.on_connect, which subscribes to the channel again.
+            connection.connect()
+        except REDIS_ERRORS as exc:
+            self.outage.failed(exc)
+            return
+        except Exception as exc:  # pragma: no cover - defensive: never let the listener die
+            logger.warning("Worker %s: reconnecting the command listener failed: %s", self.worker.key, exc)
+            return
+        self.backoff.reset()
+        if self.outage.recovered() is not None:
+            self._notify(RECOVERED, None)
+            self._wake.set()  # verify the subscription soon
+
+    def bad_message(self, exc: BaseException) -> None:
+        self.bad_messages += 1
+        logger.warning("Worker %s: ignoring a malformed command: %s", self.worker.key, exc)
+        self._notify(BAD_MESSAGE, exc)
+
+    # ---- the watchdog -------------------------------------------------------------------
+
+    def start_watchdog(self) -> None:
+        if self._watchdog is not None and self._watchdog.is_alive():
+            return
+        self._stop.clear()
+        self._watchdog = threading.Thread(
+            target=self._watch, name=f"rq-command-watchdog-{self.worker.name}", daemon=True
+        )
+        self._watchdog.start()
+
+    def stop_watchdog(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._watchdog is not None and self._watchdog is not threading.current_thread():
+            self._watchdog.join(timeout=LISTENER_JOIN_TIMEOUT)
+        self._watchdog = None
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            if self._wake.wait(self.check_interval):
+                self._wake.clear()
+                # Give a fresh connection a moment to finish its SUBSCRIBE.
+                if self._stop.wait(LISTENER_SLEEP_TIME * 2):
+                    return
+            if self._stop.is_set():
+                return
+            try:
+                self.check()
+            except Exception:  # the watchdog must outlive anything a check runs into
+                logger.debug("Worker %s: command channel check failed", self.worker.key, exc_info=True)
+
+    def check(self) -> str:
+        """Verify the listener once; returns what was found ('ok', 'restarted', 'resubscribed', ...)."""
+        thread = getattr(self.worker, "pubsub_thread", None)
+        if thread is None or not thread.is_alive():
+            self.listener_restarts += 1
+            logger.warning("Worker %s: command listener thread is not running; starting a new one", self.worker.key)
+            self.worker.resubscribe()
+            self._notify(LISTENER_RESTARTED, None)
+            self.publish_counters()
+            return "restarted"
+        if self.outage.active:
+            return "reconnecting"
+        try:
+            subscribers = self.worker.connection.pubsub_numsub(self.worker.pubsub_channel_name)
+        except REDIS_ERRORS:
+            return "unreachable"
+        count = int(subscribers[0][1]) if subscribers else 0
+        if count < 1:
+            self.resubscribes += 1
+            logger.warning(
+                "Worker %s: no subscriber on %s; subscribing again", self.worker.key, self.worker.pubsub_channel_name
+            )
+            self.worker.resubscribe()
+            self._notify(RESUBSCRIBED, None)
+            self.publish_counters()
+            return "resubscribed"
+        self.publish_counters()
+        return "ok"
+
+
+def stop_listener(
+    pubsub: Optional["PubSub"], thread: Optional["PubSubWorkerThread"], stop: Optional[threading.Event]
+) -> None:
+    """Stop a listener thread and close its connection without waiting on a dead socket."""
+    if stop is not None:
+        stop.set()
+    if thread is not None:
+        thread.stop()
+        if thread is not threading.current_thread():
+            thread.join(timeout=LISTENER_JOIN_TIMEOUT)
+    if pubsub is not None:
+        try:
+            # Closing the socket ends the subscription on the server; an UNSUBSCRIBE could
+            # block on a dead connection.
+            pubsub.close()
+        except Exception:
+            pass

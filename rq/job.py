@@ -1,0 +1,940 @@
+"""``Job``: a function call stored in Redis as the hash ``rq:job:<id>``.
+
+This module owns the job's fields, how they are encoded in the hash (through the codecs
+of ``rq.layout``), and the queries and edits that concern one job. The transitions a
+worker applies (finish, fail, retry) live in ``rq.job_lifecycle``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import re
+import uuid
+import warnings
+from contextvars import ContextVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
+
+from redis import Redis
+
+from . import layout
+from .callbacks import Callback, as_callback, execute_callback
+from .connections import resolve_connection
+from .dependency import Dependency
+from .exceptions import (
+    DeserializationError,
+    InvalidJobOperation,
+    NoSuchJobError,
+    SerializationError,
+)
+from .layout import as_text, format_ts, parse_ts, utcnow
+from .retry import Retry
+from .serializers import resolve_serializer
+from .status import JobStatus
+from .timeouts import BaseDeathPenalty
+from .utils import get_call_string, import_attribute, parse_timeout
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+    from .registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+    from .results import Result
+
+__all__ = [
+    "Callback",
+    "Dependency",
+    "Job",
+    "JobStatus",
+    "Retry",
+    "UNEVALUATED",
+    "cancel_job",
+    "get_current_job",
+    "parse_job_id",
+    "requeue_job",
+    "validate_job_id",
+]
+
+logger = logging.getLogger("rq.job")
+
+UNEVALUATED = object()
+_JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_DOTTED_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_current_jobs: ContextVar[tuple] = ContextVar("rq_current_jobs", default=())
+
+
+def validate_job_id(job_id: Any) -> None:
+    """Job ids are text of letters, digits, ``_`` and ``-`` (they become part of Redis keys)."""
+    if not isinstance(job_id, str):
+        raise TypeError(f"Job id must be a string, not {type(job_id).__name__}")
+    if not _JOB_ID_RE.match(job_id):
+        raise ValueError(f"Invalid job id {job_id!r}: use only letters, digits, '_' and '-'")
+
+
+def parse_job_id(job_or_execution_id: Union[str, bytes]) -> str:
+    """The job id of ``<job id>`` or ``<job id>:<execution id>``."""
+    return (as_text(job_or_execution_id) or "").split(":", 1)[0]
+
+
+def get_current_job(connection: Optional[Redis] = None, job_class: Any = None) -> Optional["Job"]:
+    """The job being performed in this process (or asyncio context), else None."""
+    if connection is not None or job_class is not None:
+        warnings.warn("get_current_job() takes no arguments any more", DeprecationWarning, stacklevel=2)
+    jobs = _current_jobs.get()
+    return jobs[-1] if jobs else None
+
+
+def _check_ttl(name: str, value: Any, allow_forever: bool) -> Optional[int]:
+    parsed = parse_timeout(value)
+    if parsed is None:
+        return None
+    if parsed == -1 and allow_forever:
+        return parsed
+    if parsed <= 0 if name in ("ttl", "job_timeout") else parsed < 0:
+        forever = " (use -1 for no limit)" if allow_forever else ""
+        raise ValueError(f"{name}={value!r} is not valid: expected a positive number of seconds{forever}")
+    return parsed
+
+
+def _describe_callable(func: Any) -> tuple[str, Any]:
+    """(func_name, instance) for what users may enqueue; refuses what a worker could never import."""
+    if isinstance(func, str):
+        if not _DOTTED_PATH_RE.match(func):
+            raise ValueError(f"{func!r} is not a valid function path: expected 'module.function'")
+        return func, None
+    if inspect.ismethod(func):
+        return func.__name__, func.__self__
+    if inspect.isfunction(func) or inspect.isbuiltin(func):
+        module = func.__module__
+        qualname = func.__qualname__
+        if "<lambda>" in qualname or "<locals>" in qualname:
+            raise ValueError(
+                f"Cannot enqueue {qualname}: lambdas and nested functions cannot be imported by a worker; "
+                "define the function at module level"
+            )
+        if module == "__main__":
+            raise ValueError(
+                f"Cannot enqueue {qualname} from the __main__ module: workers cannot import it; "
+                "move it to an importable module"
+            )
+        if module is None or module == "builtins":
+            return qualname, None
+        return f"{module}.{qualname}", None
+    if callable(func):
+        return "__call__", func
+    raise TypeError(f"Expected a function, a method, a callable object or a dotted path, got {func!r}")
+
+
+class Job:
+    """A job: the call to make, its settings, and its state as stored in Redis."""
+
+    redis_job_namespace_prefix = layout.JOB_PREFIX
+
+    def __init__(self, id: Optional[str] = None, connection: Optional[Redis] = None, serializer: Any = None):
+        self.connection: Redis = resolve_connection(connection, "Job")
+        self._id = id
+        self.serializer = resolve_serializer(serializer)
+        self.created_at: datetime = utcnow()
+        self._data: Any = UNEVALUATED
+        self._func_name: Any = UNEVALUATED
+        self._instance: Any = UNEVALUATED
+        self._args: Any = UNEVALUATED
+        self._kwargs: Any = UNEVALUATED
+        self._status: Optional[str] = None
+        self.description: Optional[str] = None
+        self.origin: str = ""
+        self.enqueued_at: Optional[datetime] = None
+        self.started_at: Optional[datetime] = None
+        self.ended_at: Optional[datetime] = None
+        self.last_heartbeat: Optional[datetime] = None
+        self.timeout: Optional[int] = None
+        self.result_ttl: Optional[int] = None
+        self.failure_ttl: Optional[int] = None
+        self.ttl: Optional[int] = None
+        self.meta: dict = {}
+        self.worker_name: Optional[str] = None
+        self.group_id: Optional[str] = None
+        self.retries_left: Optional[int] = None
+        self.retry_intervals: Optional[list[int]] = None
+        self.number_of_retries: Optional[int] = None
+        self.enqueue_at_front_on_retry: Optional[bool] = None
+        self.repeats_left: Optional[int] = None
+        self.repeat_intervals: Optional[list[int]] = None
+        self.webhooks: list = []
+        self._dependency_ids: list[str] = []
+        self.allow_dependency_failures: Optional[bool] = None
+        self.enqueue_at_front: Optional[bool] = None
+        self._success_callback_name: Optional[str] = None
+        self._success_callback_timeout: Optional[int] = None
+        self._failure_callback_name: Optional[str] = None
+        self._failure_callback_timeout: Optional[int] = None
+        self._stopped_callback_name: Optional[str] = None
+        self._stopped_callback_timeout: Optional[int] = None
+        self._legacy_result: Any = None
+        self._legacy_exc_info: Optional[str] = None
+        self._cached_return_value: Any = None
+        self.redis_server_version: Optional[tuple] = None
+        # The execution of this job currently running in this process, if any.
+        self.execution: Any = None
+
+    # ---- construction ------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        func: Union[str, Callable[..., Any]],
+        args: Union[list, tuple, None] = None,
+        kwargs: Optional[dict] = None,
+        connection: Optional[Redis] = None,
+        result_ttl: Any = None,
+        ttl: Any = None,
+        status: Optional[JobStatus] = None,
+        description: Optional[str] = None,
+        depends_on: Any = None,
+        timeout: Any = None,
+        retry: Optional[Retry] = None,
+        id: Optional[str] = None,
+        origin: str = "",
+        meta: Optional[dict] = None,
+        failure_ttl: Any = None,
+        serializer: Any = None,
+        group_id: Optional[str] = None,
+        *,
+        on_success: Any = None,
+        on_failure: Any = None,
+        on_stopped: Any = None,
+        webhooks: Any = None,
+        repeat: Any = None,
+    ) -> "Job":
+        """Build a job (not saved). Every argument is checked here, before anything reaches Redis."""
+        args = () if args is None else args
+        kwargs = {} if kwargs is None else kwargs
+        if not isinstance(args, (tuple, list)):
+            raise TypeError(f"{args!r} is not a valid args list")
+        if not isinstance(kwargs, dict):
+            raise TypeError(f"{kwargs!r} is not a valid kwargs dict")
+        if id is not None:
+            validate_job_id(id)
+        if meta is not None and not isinstance(meta, dict):
+            raise TypeError(f"meta must be a dict, not {type(meta).__name__}")
+
+        job = cls(id, connection=connection, serializer=serializer)
+        job._func_name, job._instance = _describe_callable(func)
+        job._args, job._kwargs = args, kwargs
+        job.origin = origin
+        job.description = description or job.get_call_string()
+        job.timeout = _check_ttl("job_timeout", timeout, allow_forever=True)
+        job.result_ttl = _check_ttl("result_ttl", result_ttl, allow_forever=True)
+        job.failure_ttl = _check_ttl("failure_ttl", failure_ttl, allow_forever=True)
+        job.ttl = _check_ttl("ttl", ttl, allow_forever=False)
+        job._status = str(status.value if isinstance(status, JobStatus) else status or JobStatus.CREATED.value)
+        job.meta = dict(meta or {})
+        job.group_id = group_id
+        if retry is not None:
+            if not isinstance(retry, Retry):
+                raise TypeError(f"retry must be a Retry instance, not {type(retry).__name__}")
+            job.retries_left = retry.max
+            job.retry_intervals = retry.intervals
+            if retry.enqueue_at_front:
+                job.enqueue_at_front_on_retry = True
+        if repeat is not None:
+            job.repeats_left = repeat.times
+            job.repeat_intervals = repeat.intervals
+        for kind, value in (("success", on_success), ("failure", on_failure), ("stopped", on_stopped)):
+            callback = as_callback(value, kind)
+            if callback is not None:
+                setattr(job, f"_{kind}_callback_name", callback.name)
+                setattr(job, f"_{kind}_callback_timeout", callback.timeout)
+        if webhooks is not None:
+            if not isinstance(webhooks, (list, tuple)):
+                raise TypeError("webhooks must be a list of Webhook objects")
+            job.webhooks = list(webhooks)
+        if depends_on is not None:
+            job._set_dependencies(depends_on)
+        # Encode now so that a payload the serializer cannot handle fails before any write.
+        job._data = job._serialize_data()
+        return job
+
+    def _set_dependencies(self, depends_on: Any) -> None:
+        spec = depends_on if isinstance(depends_on, Dependency) else None
+        items = spec.dependencies if spec else (depends_on if isinstance(depends_on, (list, tuple)) else [depends_on])
+        ids = []
+        for item in items:
+            if isinstance(item, Dependency):
+                spec = item
+                ids.extend(dep.id if isinstance(dep, Job) else dep for dep in item.dependencies)
+            elif isinstance(item, Job):
+                ids.append(item.id)
+            elif isinstance(item, str):
+                validate_job_id(item)
+                ids.append(item)
+            else:
+                raise ValueError(f"depends_on items must be Job objects, job ids or Dependency, got {item!r}")
+        self._dependency_ids = ids
+        if spec is not None:
+            self.allow_dependency_failures = spec.allow_failure
+            self.enqueue_at_front = spec.enqueue_at_front
+
+    # ---- identity ------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        if self._id is None:
+            self._id = str(uuid.uuid4())
+        return self._id
+
+    @id.setter
+    def id(self, value: str) -> None:
+        validate_job_id(value)
+        self._id = value
+
+    def get_id(self) -> str:
+        return self.id
+
+    def set_id(self, value: str) -> None:
+        self.id = value
+
+    @property
+    def key(self) -> str:
+        return layout.job_key(self.id)
+
+    @classmethod
+    def key_for(cls, job_id: str) -> str:
+        return layout.job_key(job_id)
+
+    @classmethod
+    def dependents_key_for(cls, job_id: str) -> str:
+        return layout.dependents_key(job_id)
+
+    @property
+    def dependents_key(self) -> str:
+        return layout.dependents_key(self.id)
+
+    @property
+    def dependencies_key(self) -> str:
+        return layout.dependencies_key(self.id)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._id!r}, enqueued_at={self.enqueued_at!r})"
+
+    def __str__(self) -> str:
+        return f"<{type(self).__name__} {self.id}: {self.description}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Job) and self.id == other.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    # ---- call data ---------------------------------------------------------
+
+    def _serialize_data(self) -> bytes:
+        payload = (self._func_name, self._instance, self._args, self._kwargs)
+        try:
+            return layout.compress(self.serializer.dumps(payload))
+        except Exception as exc:
+            serializer_name = getattr(self.serializer, "__name__", type(self.serializer).__name__)
+            raise SerializationError(
+                f"Cannot serialize the call {self._func_name}(...) with {serializer_name}: {exc}"
+            ) from exc
+
+    def _deserialize_data(self) -> None:
+        try:
+            payload = self.serializer.loads(layout.decompress(self._data))
+            self._func_name, self._instance, self._args, self._kwargs = payload
+        except Exception as exc:
+            raise DeserializationError(f"Could not decode the data of job {self.id}: {exc}") from exc
+        if self._func_name is not None:
+            self._func_name = as_text(self._func_name)
+        self._kwargs = dict(self._kwargs or {})
+
+    def _ensure_call_data(self) -> None:
+        if self._func_name is UNEVALUATED:
+            if self._data is UNEVALUATED:
+                raise DeserializationError(f"Job {self.id} has no call data")
+            self._deserialize_data()
+
+    def _invalidate_data(self) -> None:
+        self._ensure_call_data()
+        self._data = UNEVALUATED
+
+    @property
+    def data(self) -> bytes:
+        if self._data is UNEVALUATED:
+            self._data = self._serialize_data()
+        return self._data
+
+    @data.setter
+    def data(self, value: bytes) -> None:
+        self._data = value
+        self._func_name = self._instance = self._args = self._kwargs = UNEVALUATED
+
+    @property
+    def func_name(self) -> str:
+        self._ensure_call_data()
+        return self._func_name
+
+    @property
+    def instance(self) -> Any:
+        self._ensure_call_data()
+        return self._instance
+
+    @instance.setter
+    def instance(self, value: Any) -> None:
+        self._invalidate_data()
+        self._instance = value
+
+    @property
+    def args(self) -> Any:
+        self._ensure_call_data()
+        return self._args
+
+    @args.setter
+    def args(self, value: Any) -> None:
+        self._invalidate_data()
+        self._args = value
+
+    @property
+    def kwargs(self) -> dict:
+        self._ensure_call_data()
+        return self._kwargs
+
+    @kwargs.setter
+    def kwargs(self, value: dict) -> None:
+        self._invalidate_data()
+        self._kwargs = value
+
+    @property
+    def func(self) -> Callable[..., Any]:
+        """The callable, imported by its dotted path (or looked up on the instance)."""
+        name = self.func_name
+        if self.instance is not None:
+            return getattr(self.instance, name)
+        try:
+            return import_attribute(name)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise type(exc)(f"Cannot import the function {name!r} of job {self.id}: {exc}") from exc
+
+    @func.setter
+    def func(self, value: Any) -> None:
+        self._invalidate_data()
+        self._func_name, self._instance = _describe_callable(value)
+
+    def get_call_string(self) -> Optional[str]:
+        return get_call_string(self.func_name, self.args, self.kwargs, max_length=75)
+
+    # ---- callbacks -----------------------------------------------------------
+
+    def _callback(self, kind: str) -> Optional[Callable[..., Any]]:
+        name = getattr(self, f"_{kind}_callback_name")
+        return import_attribute(name) if name else None
+
+    @property
+    def success_callback(self) -> Optional[Callable[..., Any]]:
+        return self._callback("success")
+
+    @property
+    def failure_callback(self) -> Optional[Callable[..., Any]]:
+        return self._callback("failure")
+
+    @property
+    def stopped_callback(self) -> Optional[Callable[..., Any]]:
+        return self._callback("stopped")
+
+    @property
+    def success_callback_timeout(self) -> Optional[int]:
+        return self._success_callback_timeout
+
+    @property
+    def failure_callback_timeout(self) -> Optional[int]:
+        return self._failure_callback_timeout
+
+    @property
+    def stopped_callback_timeout(self) -> Optional[int]:
+        return self._stopped_callback_timeout
+
+    def execute_success_callback(self, death_penalty_class: type[BaseDeathPenalty], result: Any) -> None:
+        if self._success_callback_name:
+            logger.debug("Running success callback for %s", self.id)
+            execute_callback(
+                self, self._success_callback_name, self._success_callback_timeout, death_penalty_class, result
+            )
+
+    def execute_failure_callback(self, death_penalty_class: type[BaseDeathPenalty], *exc_info: Any) -> None:
+        if self._failure_callback_name:
+            logger.debug("Running failure callback for %s", self.id)
+            execute_callback(
+                self, self._failure_callback_name, self._failure_callback_timeout, death_penalty_class, *exc_info
+            )
+
+    def execute_stopped_callback(self, death_penalty_class: type[BaseDeathPenalty]) -> None:
+        if self._stopped_callback_name:
+            logger.debug("Running stopped callback for %s", self.id)
+            execute_callback(self, self._stopped_callback_name, self._stopped_callback_timeout, death_penalty_class)
+
+    # ---- encoding ------------------------------------------------------------
+
+    def to_dict(self, include_meta: bool = True, include_result: bool = True) -> dict[str, Any]:
+        """The job hash fields, encoded as upstream RQ 2.x writes them."""
+        fields: dict[str, Any] = {
+            "created_at": format_ts(self.created_at),
+            "data": self.data,
+            "started_at": format_ts(self.started_at),
+            "ended_at": format_ts(self.ended_at),
+            "last_heartbeat": format_ts(self.last_heartbeat),
+            "worker_name": self.worker_name or "",
+            "group_id": self.group_id or "",
+            "success_callback_name": self._success_callback_name or "",
+            "failure_callback_name": self._failure_callback_name or "",
+            "stopped_callback_name": self._stopped_callback_name or "",
+        }
+        optional: dict[str, Any] = {
+            "status": self._status,
+            "origin": self.origin or None,
+            "description": self.description,
+            "enqueued_at": format_ts(self.enqueued_at) or None,
+            "timeout": layout.encode_int(self.timeout),
+            "result_ttl": layout.encode_int(self.result_ttl),
+            "failure_ttl": layout.encode_int(self.failure_ttl),
+            "ttl": layout.encode_int(self.ttl) if self.ttl else None,
+            "success_callback_timeout": layout.encode_int(self._success_callback_timeout),
+            "failure_callback_timeout": layout.encode_int(self._failure_callback_timeout),
+            "stopped_callback_timeout": layout.encode_int(self._stopped_callback_timeout),
+            "retries_left": layout.encode_int(self.retries_left),
+            "retry_intervals": None if self.retry_intervals is None else layout.encode_json(self.retry_intervals),
+            "enqueue_at_front_on_retry": "1" if self.enqueue_at_front_on_retry else None,
+            "number_of_retries": layout.encode_int(self.number_of_retries),
+            "repeats_left": layout.encode_int(self.repeats_left),
+            "repeat_intervals": None if self.repeat_intervals is None else layout.encode_json(self.repeat_intervals),
+        }
+        fields.update((name, value) for name, value in optional.items() if value is not None)
+        if self._dependency_ids:
+            fields["dependency_ids"] = layout.encode_json(self._dependency_ids)
+            fields["dependency_id"] = self._dependency_ids[0]
+        if self.allow_dependency_failures is not None:
+            fields["allow_dependency_failures"] = layout.encode_bool(self.allow_dependency_failures)
+        if self.enqueue_at_front is not None:
+            fields["enqueue_at_front"] = layout.encode_bool(self.enqueue_at_front)
+        if self.webhooks:
+            fields["webhooks"] = layout.encode_json([_webhook_dict(hook) for hook in self.webhooks])
+        if include_meta and self.meta:
+            fields["meta"] = self.serializer.dumps(self.meta)
+        if self._legacy_exc_info is not None:
+            fields["exc_info"] = layout.encode_legacy_exc_info(self._legacy_exc_info)
+        if include_result and self._legacy_result is not None:
+            fields["result"] = self.serializer.dumps(self._legacy_result)
+        return fields
+
+    def restore(self, raw: dict) -> None:
+        """Load this job's fields from an HGETALL reply."""
+        fields = layout.decode_hash(raw)
+        if "data" not in fields:
+            raise NoSuchJobError(f"Unexpected job format (no data field) in {self.key}")
+        self.data = fields["data"]
+
+        def text(name: str) -> Optional[str]:
+            return as_text(fields.get(name)) or None
+
+        def integer(name: str) -> Optional[int]:
+            value = text(name)
+            return None if value is None else int(float(value))
+
+        self.created_at = parse_ts(fields.get("created_at")) or utcnow()
+        self.origin = text("origin") or ""
+        self.description = text("description")
+        self.enqueued_at = parse_ts(fields.get("enqueued_at"))
+        self.started_at = parse_ts(fields.get("started_at"))
+        self.ended_at = parse_ts(fields.get("ended_at"))
+        self.last_heartbeat = parse_ts(fields.get("last_heartbeat"))
+        self._status = text("status") or JobStatus.CREATED.value
+        self.worker_name = text("worker_name")
+        self.group_id = text("group_id")
+        self.timeout = integer("timeout")
+        self.result_ttl = integer("result_ttl")
+        self.failure_ttl = integer("failure_ttl")
+        self.ttl = integer("ttl")
+        self.retries_left = integer("retries_left")
+        self.retry_intervals = layout.decode_json(fields.get("retry_intervals"))
+        self.number_of_retries = integer("number_of_retries")
+        self.enqueue_at_front_on_retry = layout.decode_bool(fields.get("enqueue_at_front_on_retry")) or None
+        self.repeats_left = integer("repeats_left")
+        self.repeat_intervals = layout.decode_json(fields.get("repeat_intervals"))
+        for kind in ("success", "failure", "stopped"):
+            setattr(self, f"_{kind}_callback_name", text(f"{kind}_callback_name"))
+            setattr(self, f"_{kind}_callback_timeout", integer(f"{kind}_callback_timeout"))
+        dependency_ids = layout.decode_json(fields.get("dependency_ids"))
+        if dependency_ids is None and text("dependency_id"):
+            dependency_ids = [text("dependency_id")]
+        self._dependency_ids = [as_text(dep) for dep in dependency_ids or []]  # type: ignore[misc]
+        self.allow_dependency_failures = (
+            layout.decode_bool(fields["allow_dependency_failures"]) if "allow_dependency_failures" in fields else None
+        )
+        self.enqueue_at_front = layout.decode_bool(fields["enqueue_at_front"]) if "enqueue_at_front" in fields else None
+        self.webhooks = _restore_webhooks(layout.decode_json(fields.get("webhooks")) or [])
+        self.meta = self._load_meta(fields.get("meta"))
+        self._legacy_result = self._load_legacy_result(fields.get("result"))
+        self._legacy_exc_info = layout.decode_legacy_exc_info(fields.get("exc_info")) or None
+
+    def _load_meta(self, raw: Optional[bytes]) -> dict:
+        if not raw:
+            return {}
+        try:
+            return self.serializer.loads(raw)
+        except Exception:
+            return {"unserialized": raw}
+
+    def _load_legacy_result(self, raw: Optional[bytes]) -> Any:
+        if raw is None:
+            return None
+        try:
+            return self.serializer.loads(raw)
+        except Exception:
+            return as_text(raw)
+
+    # ---- persistence ---------------------------------------------------------
+
+    @classmethod
+    def fetch(cls, id: str, connection: Optional[Redis] = None, serializer: Any = None) -> "Job":
+        """Load a job by id (``<id>:<execution id>`` accepted); missing → NoSuchJobError."""
+        job = cls(parse_job_id(id), connection=connection, serializer=serializer)
+        job.refresh()
+        return job
+
+    @classmethod
+    def fetch_many(cls, job_ids: Iterable[str], connection: Redis, serializer: Any = None) -> list[Optional["Job"]]:
+        """Load several jobs in one round trip; missing ids give None."""
+        ids = [parse_job_id(job_id) for job_id in job_ids]
+        with connection.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hgetall(layout.job_key(job_id))
+            replies = pipe.execute()
+        jobs: list[Optional[Job]] = []
+        for job_id, raw in zip(ids, replies):
+            jobs.append(cls.from_hash(job_id, raw, connection, serializer) if raw else None)
+        return jobs
+
+    @classmethod
+    def from_hash(cls, job_id: str, raw: dict, connection: Redis, serializer: Any = None) -> Optional["Job"]:
+        """A job from an HGETALL reply already read; None if the hash is missing or unusable."""
+        job = cls(job_id, connection=connection, serializer=serializer)
+        try:
+            job.restore(raw)
+        except NoSuchJobError:
+            return None
+        return job
+
+    @classmethod
+    def exists(cls, job_id: str, connection: Optional[Redis] = None) -> bool:
+        return bool(resolve_connection(connection, "Job.exists").exists(layout.job_key(job_id)))
+
+    def refresh(self) -> None:
+        raw = self.connection.hgetall(self.key)
+        if not raw:
+            raise NoSuchJobError(f"No such job: {self.key}")
+        self.restore(raw)
+
+    def save(
+        self, pipeline: Optional["Pipeline"] = None, include_meta: bool = True, include_result: bool = True
+    ) -> None:
+        """Write every field (merging into the hash, as upstream does)."""
+        fields = self.to_dict(include_meta=include_meta, include_result=include_result)
+        (pipeline if pipeline is not None else self.connection).hset(self.key, mapping=fields)
+
+    def get_status(self, refresh: bool = True) -> Union[JobStatus, str]:
+        if refresh:
+            value = as_text(self.connection.hget(self.key, "status"))
+            if value is None:
+                if not self.connection.exists(self.key):
+                    raise InvalidJobOperation(f"Failed to retrieve status for job {self.id}: it does not exist")
+                value = JobStatus.CREATED.value
+            self._status = value
+        try:
+            return JobStatus(self._status)
+        except ValueError:
+            return self._status  # type: ignore[return-value]
+
+    def set_status(self, status: Union[JobStatus, str], pipeline: Optional["Pipeline"] = None) -> None:
+        self._status = str(status.value if isinstance(status, JobStatus) else status)
+        (pipeline if pipeline is not None else self.connection).hset(self.key, "status", self._status)
+
+    def _has_status(self, status: JobStatus) -> bool:
+        return self.get_status() == status
+
+    is_queued = property(lambda self: self._has_status(JobStatus.QUEUED))
+    is_finished = property(lambda self: self._has_status(JobStatus.FINISHED))
+    is_failed = property(lambda self: self._has_status(JobStatus.FAILED))
+    is_started = property(lambda self: self._has_status(JobStatus.STARTED))
+    is_deferred = property(lambda self: self._has_status(JobStatus.DEFERRED))
+    is_scheduled = property(lambda self: self._has_status(JobStatus.SCHEDULED))
+    is_stopped = property(lambda self: self._has_status(JobStatus.STOPPED))
+    is_canceled = property(lambda self: self._has_status(JobStatus.CANCELED))
+
+    def get_meta(self, refresh: bool = True) -> dict:
+        if refresh:
+            self.meta = self._load_meta(self.connection.hget(self.key, "meta"))
+        return self.meta
+
+    def save_meta(self) -> None:
+        self.connection.hset(self.key, "meta", self.serializer.dumps(self.meta))
+
+    def get_ttl(self, default_ttl: Optional[int] = None) -> Optional[int]:
+        return default_ttl if self.ttl is None else self.ttl
+
+    def get_result_ttl(self, default_ttl: int) -> int:
+        return default_ttl if self.result_ttl is None else self.result_ttl
+
+    def cleanup(
+        self, ttl: Optional[int] = None, pipeline: Optional["Pipeline"] = None, remove_from_queue: bool = True
+    ) -> None:
+        """Apply a lifetime to the job's keys: 0 deletes, >0 expires, <0 persists."""
+        conn = pipeline if pipeline is not None else self.connection
+        if ttl == 0:
+            self.delete(pipeline=pipeline, remove_from_queue=remove_from_queue)
+        elif not ttl:
+            return
+        elif ttl > 0:
+            for key in (self.key, self.dependents_key, self.dependencies_key):
+                conn.expire(key, ttl)
+        else:
+            conn.persist(self.key)
+
+    # ---- position, registries --------------------------------------------------
+
+    def get_position(self) -> Optional[int]:
+        from .queue import Queue
+
+        return Queue(self.origin, connection=self.connection).get_job_position(self.id) if self.origin else None
+
+    def _registry(self, kind: str) -> Any:
+        from .registry import registry_class
+
+        return registry_class(kind)(
+            self.origin, connection=self.connection, job_class=type(self), serializer=self.serializer
+        )
+
+    @property
+    def started_job_registry(self) -> "StartedJobRegistry":
+        return self._registry("started")
+
+    @property
+    def finished_job_registry(self) -> "FinishedJobRegistry":
+        return self._registry("finished")
+
+    @property
+    def failed_job_registry(self) -> "FailedJobRegistry":
+        return self._registry("failed")
+
+    @property
+    def execution_registry(self) -> Any:
+        from .executions import ExecutionRegistry
+
+        return ExecutionRegistry(self.id, connection=self.connection)
+
+    def get_executions(self) -> list:
+        return self.execution_registry.get_executions()
+
+    # ---- results ------------------------------------------------------------
+
+    def results(self) -> list["Result"]:
+        from .results import Result
+
+        return Result.all(self, serializer=self.serializer)
+
+    def latest_result(self, timeout: int = 0) -> Optional["Result"]:
+        from .results import Result
+
+        return Result.fetch_latest(self, serializer=self.serializer, timeout=timeout)
+
+    def return_value(self, refresh: bool = False) -> Any:
+        """The return value of the latest successful run, or None."""
+        from .results import Result
+
+        if refresh or self._cached_return_value is None:
+            latest = self.latest_result()
+            if latest is not None and latest.type == Result.Type.SUCCESSFUL:
+                self._cached_return_value = latest.return_value
+            elif self._legacy_result is not None:
+                self._cached_return_value = self._legacy_result
+        return self._cached_return_value
+
+    @property
+    def result(self) -> Any:
+        warnings.warn("job.result is deprecated, use job.return_value()", DeprecationWarning, stacklevel=2)
+        return self.return_value(refresh=True)
+
+    @property
+    def exc_info(self) -> Optional[str]:
+        """Traceback text of the latest failure."""
+        from .results import Result
+
+        latest = self.latest_result()
+        if latest is not None and latest.type in (Result.Type.FAILED, Result.Type.STOPPED):
+            return latest.exc_string
+        return self._legacy_exc_info
+
+    @exc_info.setter
+    def exc_info(self, value: Optional[str]) -> None:
+        self._legacy_exc_info = value
+
+    # ---- running -------------------------------------------------------------
+
+    def perform(self) -> Any:
+        """Call the function with this job as the current job; coroutines run in a fresh event loop."""
+        token = _current_jobs.set(_current_jobs.get() + (self,))
+        try:
+            result = self.func(*self.args, **self.kwargs)
+            if inspect.iscoroutine(result):
+                result = asyncio.run(result)
+            return result
+        finally:
+            _current_jobs.reset(token)
+
+    def heartbeat(self, timestamp: datetime, ttl: int, pipeline: Optional["Pipeline"] = None, xx: bool = False) -> None:
+        self.last_heartbeat = timestamp
+        (pipeline if pipeline is not None else self.connection).hset(self.key, "last_heartbeat", format_ts(timestamp))
+
+    # ---- dependencies --------------------------------------------------------
+
+    @property
+    def dependency_ids(self) -> list[str]:
+        return list(self._dependency_ids)
+
+    @property
+    def dependency(self) -> Optional["Job"]:
+        if not self._dependency_ids:
+            return None
+        return type(self).fetch(self._dependency_ids[0], connection=self.connection, serializer=self.serializer)
+
+    @property
+    def dependent_ids(self) -> list[str]:
+        return sorted(as_text(member) for member in self.connection.smembers(self.dependents_key))  # type: ignore[misc]
+
+    def fetch_dependencies(self, watch: bool = False, pipeline: Optional["Pipeline"] = None) -> list["Job"]:
+        """The dependency jobs that still exist (WATCHing their keys on ``pipeline`` if asked)."""
+        conn = pipeline if pipeline is not None else self.connection
+        if watch and self._dependency_ids:
+            conn.watch(*[layout.job_key(dep) for dep in self._dependency_ids])  # type: ignore[union-attr]
+        jobs = type(self).fetch_many(self._dependency_ids, connection=self.connection, serializer=self.serializer)
+        return [job for job in jobs if job is not None]
+
+    def register_dependency(self, pipeline: Optional["Pipeline"] = None) -> None:
+        from .registry import DeferredJobRegistry
+
+        conn = pipeline if pipeline is not None else self.connection
+        DeferredJobRegistry(self.origin, connection=self.connection, job_class=type(self)).add(self, pipeline=pipeline)
+        for dependency_id in self._dependency_ids:
+            conn.sadd(layout.dependents_key(dependency_id), self.id)
+        conn.sadd(self.dependencies_key, *self._dependency_ids)
+
+    def dependencies_are_met(
+        self,
+        parent_job: Optional["Job"] = None,
+        pipeline: Optional["Pipeline"] = None,
+        exclude_job_id: Optional[str] = None,
+        refresh_job_status: bool = True,
+    ) -> bool:
+        """True when every dependency is finished (or failed/stopped, if failures are allowed)."""
+        from .dependency import dependencies_are_met
+
+        return dependencies_are_met(self, parent_job, pipeline, exclude_job_id, refresh_job_status)
+
+    # ---- retries -------------------------------------------------------------
+
+    @property
+    def should_retry(self) -> bool:
+        return bool(self.retries_left and self.retries_left > 0)
+
+    def get_retry_interval(self) -> int:
+        """Delay before the next retry, following upstream's choice of interval."""
+        if not self.retry_intervals:
+            return 0
+        index = max(len(self.retry_intervals) - (self.retries_left or 0), 0)
+        return self.retry_intervals[min(index, len(self.retry_intervals) - 1)]
+
+    def should_enqueue_at_front(self) -> bool:
+        return bool(self.enqueue_at_front_on_retry and self.started_at is not None)
+
+    # ---- admin operations ------------------------------------------------------
+
+    def delete(
+        self, pipeline: Optional["Pipeline"] = None, remove_from_queue: bool = True, delete_dependents: bool = False
+    ) -> None:
+        """Remove the job, its registry and queue entries, executions, results and dependency sets."""
+        from .job_lifecycle import delete_job
+
+        delete_job(self, pipeline=pipeline, remove_from_queue=remove_from_queue, delete_dependents=delete_dependents)
+
+    def delete_dependents(self, pipeline: Optional["Pipeline"] = None) -> None:
+        from .job_lifecycle import delete_dependents
+
+        delete_dependents(self, pipeline=pipeline)
+
+    def cancel(
+        self,
+        pipeline: Optional["Pipeline"] = None,
+        enqueue_dependents: bool = False,
+        remove_from_dependencies: bool = False,
+    ) -> None:
+        """Move the job to the canceled registry; its dependents stay deferred unless asked."""
+        from .job_lifecycle import cancel_job as _cancel
+
+        _cancel(
+            self,
+            pipeline=pipeline,
+            enqueue_dependents=enqueue_dependents,
+            remove_from_dependencies=remove_from_dependencies,
+        )
+
+    def requeue(self, at_front: bool = False) -> "Job":
+        """Put a failed (or stopped) job back on its queue."""
+        return self.failed_job_registry.requeue(self, at_front=at_front)
+
+    def prepare_for_execution(self, worker_name: str, pipeline: "Pipeline") -> None:
+        """Mark the job started by ``worker_name`` (status, timestamps) on ``pipeline``."""
+        now = utcnow()
+        self.worker_name = worker_name
+        self.last_heartbeat = now
+        self.started_at = now
+        self._status = JobStatus.STARTED.value
+        pipeline.hset(
+            self.key,
+            mapping={
+                "last_heartbeat": format_ts(now),
+                "status": self._status,
+                "started_at": format_ts(now),
+                "worker_name": worker_name,
+            },
+        )
+        pipeline.persist(self.key)
+
+    def get_redis_server_version(self) -> tuple:
+        from .utils import get_version
+
+        if self.redis_server_version is None:
+            self.redis_server_version = get_version(self.connection)
+        return self.redis_server_version
+
+
+def _webhook_dict(hook: Any) -> dict:
+    return hook.to_dict() if hasattr(hook, "to_dict") else dict(hook)
+
+
+def _restore_webhooks(items: list) -> list:
+    try:
+        from .webhook import Webhook
+    except ImportError:  # pragma: no cover - webhook support is optional
+        return items
+    return [Webhook.from_dict(item) for item in items]
+
+
+def cancel_job(
+    job_id: str, connection: Optional[Redis] = None, serializer: Any = None, enqueue_dependents: bool = False
+) -> None:
+    Job.fetch(job_id, connection=resolve_connection(connection, "cancel_job"), serializer=serializer).cancel(
+        enqueue_dependents=enqueue_dependents
+    )
+
+
+def requeue_job(job_id: str, connection: Redis, serializer: Any = None) -> "Job":
+    return Job.fetch(job_id, connection=connection, serializer=serializer).requeue()

@@ -1,0 +1,361 @@
+"""Transitions of a job between queues and registries: finish, fail, retry, stop, cancel,
+requeue, delete, and recovery of abandoned jobs.
+
+The ``write_*`` functions only queue commands on a pipeline that the caller executes, so a
+worker can record a job's outcome, its own counters and the cleanup of the execution in
+one transaction (one round trip).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
+
+from . import layout
+from .defaults import DEFAULT_RESULT_TTL
+from .exceptions import AbandonedJobError, InvalidJobOperation
+from .layout import utcnow
+from .registry import (
+    CanceledJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+    registry_class,
+)
+from .results import Result
+from .status import JobStatus
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+    from .executions import Execution
+    from .job import Job
+    from .queue import Queue
+    from .registry import BaseRegistry
+
+logger = logging.getLogger("rq.job")
+
+STOPPED_BY_USER = "Job stopped by user, work-horse terminated."
+_REGISTRY_KINDS = ("started", "finished", "failed", "deferred", "scheduled", "canceled")
+
+
+def _queue_of(job: "Job") -> "Queue":
+    from .queue import Queue
+
+    return Queue(job.origin, connection=job.connection, job_class=type(job), serializer=job.serializer)
+
+
+def end_execution(job: "Job", queue: "Queue", execution: Optional["Execution"], pipe: "Pipeline") -> None:
+    """Remove the execution and its started-registry entry."""
+    if execution is not None:
+        execution.delete(job=job, pipeline=pipe)
+        StartedJobRegistry(queue=queue).remove_execution(execution, pipeline=pipe)
+
+
+def write_success(
+    job: "Job",
+    queue: "Queue",
+    pipe: "Pipeline",
+    return_value: Any,
+    *,
+    worker_name: str = "",
+    execution: Optional["Execution"] = None,
+    default_result_ttl: int = DEFAULT_RESULT_TTL,
+) -> None:
+    """Queue the writes that record a successful run and end with ``EXISTS <dependents key>``.
+
+    With ``result_ttl`` 0 nothing is kept (the dependents set stays until they are released).
+    """
+    result_ttl = job.get_result_ttl(default_result_ttl)
+    job.ended_at = job.ended_at or utcnow()
+    job._status = JobStatus.FINISHED.value
+    end_execution(job, queue, execution, pipe)
+    if result_ttl == 0:
+        pipe.delete(job.key, job.dependencies_key, layout.results_key(job.id))
+    else:
+        pipe.hset(job.key, mapping=job.to_dict(include_meta=False, include_result=False))
+        Result.create(
+            job,
+            Result.Type.SUCCESSFUL,
+            ttl=result_ttl,
+            return_value=return_value,
+            worker_name=worker_name,
+            execution=execution,
+            pipeline=pipe,
+        )
+        FinishedJobRegistry(queue=queue).add(job, ttl=result_ttl, pipeline=pipe)
+        if result_ttl > 0:
+            pipe.expire(job.key, result_ttl)
+        else:
+            pipe.persist(job.key)
+    pipe.exists(job.dependents_key)
+
+
+def write_failure(
+    job: "Job",
+    queue: "Queue",
+    pipe: "Pipeline",
+    exc_string: str,
+    *,
+    worker_name: str = "",
+    execution: Optional["Execution"] = None,
+    status: JobStatus = JobStatus.FAILED,
+) -> None:
+    """Queue the writes that record a final failure (or a stop) and end with ``EXISTS <dependents key>``."""
+    job.ended_at = job.ended_at or utcnow()
+    job._status = status.value
+    end_execution(job, queue, execution, pipe)
+    FailedJobRegistry(queue=queue).add(
+        job, exc_string=exc_string, pipeline=pipe, worker_name=worker_name, execution=execution
+    )
+    pipe.exists(job.dependents_key)
+
+
+def write_retry(
+    job: "Job",
+    queue: "Queue",
+    pipe: "Pipeline",
+    exc_string: str = "",
+    *,
+    worker_name: str = "",
+    execution: Optional["Execution"] = None,
+) -> int:
+    """Queue the writes that put a failed job back (now or after its retry interval); returns the delay."""
+    delay = job.get_retry_interval()
+    job.retries_left = (job.retries_left or 1) - 1
+    job.ended_at = job.ended_at or utcnow()
+    end_execution(job, queue, execution, pipe)
+    Result.create(
+        job,
+        Result.Type.RETRIED,
+        ttl=job.failure_ttl,
+        exc_string=exc_string or None,
+        worker_name=worker_name,
+        execution=execution,
+        pipeline=pipe,
+    )
+    at_front = job.should_enqueue_at_front()
+    if delay > 0:
+        job._status = JobStatus.SCHEDULED.value
+        pipe.hset(job.key, mapping=job.to_dict(include_meta=False, include_result=False))
+        ScheduledJobRegistry(queue=queue).schedule(job, utcnow() + timedelta(seconds=delay), pipeline=pipe)
+    else:
+        queue._write_enqueue(job, pipe, at_front=at_front)
+    return delay
+
+
+def release_if_needed(job: "Job", dependents_exist: Any) -> None:
+    """Release dependents after an outcome was recorded, if the job has any."""
+    if dependents_exist:
+        from .dependency import release_dependents
+
+        release_dependents(job)
+
+
+def run_failure_callback(job: "Job", death_penalty_class: type, exc_info: tuple) -> Optional[str]:
+    """Run the failure callback; if it raises, return its traceback (it replaces the job's own)."""
+    try:
+        job.execute_failure_callback(death_penalty_class, *exc_info)
+    except Exception:
+        logger.exception("Job %s: error while executing failure callback", job.id)
+        return traceback.format_exc()
+    return None
+
+
+def record_failure(
+    job: "Job",
+    queue: "Queue",
+    exc_string: str,
+    exc_info: Optional[tuple],
+    *,
+    worker_name: str = "",
+    death_penalty_class: type,
+    execution: Optional["Execution"] = None,
+    exception_handlers: Iterable[Callable[..., Any]] = (),
+) -> None:
+    """Failure path outside a worker (sync mode, abandoned jobs): callback, handlers, retry or fail."""
+    exc_info = exc_info or sys.exc_info()
+    callback_error = run_failure_callback(job, death_penalty_class, exc_info) if exc_info[0] else None
+    exc_string = callback_error or exc_string
+    for handler in exception_handlers:
+        try:
+            if handler(job, *exc_info) is False:
+                break
+        except Exception:
+            logger.exception("Job %s: exception handler %r failed", job.id, handler)
+    with job.connection.pipeline() as pipe:
+        if job.should_retry:
+            write_retry(job, queue, pipe, exc_string, worker_name=worker_name, execution=execution)
+            pipe.execute()
+            return
+        write_failure(job, queue, pipe, exc_string, worker_name=worker_name, execution=execution)
+        dependents_exist = pipe.execute()[-1]
+    release_if_needed(job, dependents_exist)
+
+
+def record_success(
+    job: "Job",
+    queue: "Queue",
+    return_value: Any,
+    *,
+    worker_name: str = "",
+    death_penalty_class: type,
+    execution: Optional["Execution"] = None,
+) -> None:
+    """Success path outside a worker (sync mode): success callback, then the finished state."""
+    try:
+        job.execute_success_callback(death_penalty_class, return_value)
+    except Exception:
+        logger.exception("Job %s: error while executing success callback", job.id)
+        record_failure(
+            job,
+            queue,
+            traceback.format_exc(),
+            sys.exc_info(),
+            worker_name=worker_name,
+            death_penalty_class=death_penalty_class,
+            execution=execution,
+        )
+        return
+    with job.connection.pipeline() as pipe:
+        write_success(job, queue, pipe, return_value, worker_name=worker_name, execution=execution)
+        dependents_exist = pipe.execute()[-1]
+    job._cached_return_value = return_value
+    release_if_needed(job, dependents_exist)
+
+
+def handle_abandoned_job(
+    registry: StartedJobRegistry, job: "Job", execution_id: str, exception_handlers: Iterable[Callable[..., Any]]
+) -> None:
+    """A started job whose worker stopped heartbeating: fail it (or retry it) with AbandonedJobError."""
+    if job.get_status(refresh=False) != JobStatus.STARTED:
+        return  # already ended; only the stale registry entry is left
+    from .executions import Execution
+
+    queue = registry.get_queue()
+    stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S")
+    message = f"Moved to FailedJobRegistry, due to AbandonedJobError, at {stamp}"
+    try:
+        raise AbandonedJobError(message)
+    except AbandonedJobError:
+        exc_info = sys.exc_info()
+    execution = Execution(execution_id, job.id, job.connection) if execution_id else None
+    job.worker_name = ""
+    logger.warning("Job %s (%s) was abandoned by its worker; recovering it", job.id, job.description)
+    record_failure(
+        job,
+        queue,
+        message,
+        exc_info,
+        worker_name="",
+        death_penalty_class=registry.death_penalty_class,
+        execution=execution,
+        exception_handlers=exception_handlers,
+    )
+
+
+def requeue_from_registry(registry: "BaseRegistry", job_or_id: Union["Job", str], at_front: bool = False) -> "Job":
+    """Take a job out of ``registry`` and enqueue it again with a clean state."""
+    job = (
+        job_or_id
+        if not isinstance(job_or_id, str)
+        else registry.job_class.fetch(job_or_id, connection=registry.connection, serializer=registry.serializer)
+    )
+    if job not in registry:
+        raise InvalidJobOperation(f"Job {job.id} is not in {registry.key}")
+    queue = _queue_of(job)
+    with registry.connection.pipeline() as pipe:
+        registry.remove(job, pipeline=pipe)
+        job.started_at = None
+        job.ended_at = None
+        job.worker_name = None
+        job.exc_info = ""
+        queue._write_enqueue(job, pipe, at_front=at_front)
+        pipe.execute()
+    return job
+
+
+def cancel_job(
+    job: "Job",
+    pipeline: Optional["Pipeline"] = None,
+    enqueue_dependents: bool = False,
+    remove_from_dependencies: bool = False,
+) -> None:
+    """Mark the job canceled, take it off its queue and registries, add it to the canceled registry."""
+    if job.get_status() == JobStatus.CANCELED:
+        raise InvalidJobOperation(f"Cannot cancel already canceled job: {job.id}")
+    queue = _queue_of(job)
+    own = pipeline is None
+    pipe: Any = job.connection.pipeline() if own else pipeline
+    job.set_status(JobStatus.CANCELED, pipeline=pipe)
+    queue.remove(job, pipeline=pipe)
+    _remove_from_registries(job, queue, pipe, keep=("canceled",))
+    CanceledJobRegistry(queue=queue).add(job, pipeline=pipe)
+    if remove_from_dependencies:
+        for dependency_id in job.dependency_ids:
+            pipe.srem(layout.dependents_key(dependency_id), job.id)
+    if own:
+        pipe.execute()
+    if enqueue_dependents:
+        from .dependency import release_dependents
+
+        release_dependents(job, exclude_job_id=job.id)
+
+
+def _remove_from_registries(job: "Job", queue: "Queue", pipe: Any, keep: tuple = ()) -> None:
+    for kind in _REGISTRY_KINDS:
+        if kind in keep:
+            continue
+        registry = registry_class(kind)(queue=queue)
+        if isinstance(registry, StartedJobRegistry):
+            registry.remove_executions(job, pipeline=pipe)
+        else:
+            pipe.zrem(registry.key, job.id)
+
+
+def delete_job(
+    job: "Job", pipeline: Optional["Pipeline"] = None, remove_from_queue: bool = True, delete_dependents: bool = False
+) -> None:
+    """Delete the job and every trace of it: queue and registry entries, executions, results."""
+    from .executions import ExecutionRegistry
+
+    own = pipeline is None
+    pipe: Any = job.connection.pipeline() if own else pipeline
+    if job.origin:
+        queue = _queue_of(job)
+        if remove_from_queue:
+            queue.remove(job, pipeline=pipe)
+        _remove_from_registries(job, queue, pipe)
+    ExecutionRegistry(job.id, job.connection).delete(pipeline=pipe)
+    if job.group_id:
+        pipe.srem(layout.group_key(job.group_id), job.id)
+    if delete_dependents:
+        delete_dependents_of(job, pipe)
+    pipe.delete(job.key, job.dependents_key, job.dependencies_key, layout.results_key(job.id))
+    if own:
+        pipe.execute()
+
+
+def delete_dependents_of(job: "Job", pipe: Any) -> None:
+    for dependent in job.connection.smembers(job.dependents_key):
+        dependent_id = layout.as_text(dependent)
+        if dependent_id == job.id:
+            continue
+        try:
+            dependent_job = type(job).fetch(dependent_id, connection=job.connection, serializer=job.serializer)
+        except Exception:
+            pipe.delete(layout.job_key(dependent_id))
+            continue
+        delete_job(dependent_job, pipeline=pipe)
+
+
+def delete_dependents(job: "Job", pipeline: Optional["Pipeline"] = None) -> None:
+    own = pipeline is None
+    pipe: Any = job.connection.pipeline() if own else pipeline
+    delete_dependents_of(job, pipe)
+    if own:
+        pipe.execute()

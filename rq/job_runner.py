@@ -1,0 +1,282 @@
+"""Running one job inside a worker: start it, perform it, record its outcome.
+
+``JobRunner`` is the part of the worker classes that does this (the forking ``Worker``
+runs ``perform_job`` in its work horse, ``SimpleWorker`` in its own process). Each step
+writes to Redis in one transaction; the outcome write is retried through Redis outages
+so that a job that finished while Redis was away is recorded once Redis is back.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from . import layout
+from .connections import _stack as _connection_stack
+from .exceptions import ShutDownImminentException
+from .executions import Execution
+from .job_lifecycle import (
+    STOPPED_BY_USER,
+    end_execution,
+    release_if_needed,
+    run_failure_callback,
+    write_failure,
+    write_retry,
+    write_success,
+)
+from .layout import format_ts, utcnow
+from .resilience import REDIS_ERRORS, Backoff, Outage
+from .status import JobStatus
+from .timeouts import JobTimeoutException
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+    from .job import Job
+    from .queue import Queue
+    from .registry import StartedJobRegistry
+
+logger = logging.getLogger("rq.worker")
+
+
+class JobRunner:
+    """Job execution steps of a worker; each is an override point, as in upstream RQ."""
+
+    # Set by the worker.
+    name: str
+    key: str
+    connection: Any
+    death_penalty_class: Any
+    job_monitoring_interval: int
+    default_result_ttl: int
+    disable_default_exception_handler: bool
+    log_job_description: bool
+    log_result_lifespan = True
+    queue_class: Any
+    _exc_handlers: list
+    execution: Optional[Execution]
+    connection_outage: Outage
+
+    # ---- exception handlers -------------------------------------------------------------
+
+    def push_exc_handler(self, handler_func: Callable[..., Any]) -> None:
+        """Add a handler called as ``handler(job, exc_type, exc_value, traceback)`` on failures."""
+        self._exc_handlers.append(handler_func)
+
+    def pop_exc_handler(self) -> Callable[..., Any]:
+        return self._exc_handlers.pop()
+
+    def handle_exception(self, job: "Job", *exc_info: Any) -> None:
+        """Log the failure and run the handler chain; a handler returning False stops it."""
+        exc_string = "".join(traceback.format_exception(*exc_info))
+        logger.error(
+            "Worker %s: job %s (%s) raised an exception\n%s",
+            self.name,
+            job.id,
+            job.func_name if job._func_name is not None else "?",
+            exc_string,
+            extra={"job_id": job.id, "worker_name": self.name},
+        )
+        for handler in self._exc_handlers:
+            try:
+                fall_through = handler(job, *exc_info)
+            except Exception:
+                logger.exception("Worker %s: exception handler %r raised", self.name, handler)
+                continue
+            if fall_through is not None and not fall_through:
+                break
+
+    # ---- starting ---------------------------------------------------------------------------
+
+    def get_heartbeat_ttl(self, job: "Job") -> int:
+        """How long the started-registry entry lives without a heartbeat."""
+        if job.timeout and job.timeout > 0:
+            elapsed = (utcnow() - job.started_at).total_seconds() if job.started_at else 0
+            return int(min(job.timeout - elapsed, self.job_monitoring_interval)) + 60
+        return self.job_monitoring_interval + 60
+
+    def prepare_execution(self, job: "Job", pipeline: Optional["Pipeline"] = None) -> Execution:
+        """Create the execution record (and its started-registry entry) on ``pipeline``."""
+        own = pipeline is None
+        pipe: Any = self.connection.pipeline() if own else pipeline
+        ttl = self.get_heartbeat_ttl(job)
+        self.execution = Execution.create(job, ttl, pipeline=pipe, worker_name=self.name)
+        self._started_registry(job).add_execution(self.execution, pipeline=pipe, ttl=ttl)
+        if own:
+            pipe.execute()
+        return self.execution
+
+    def _started_registry(self, job: "Job") -> "StartedJobRegistry":
+        from .registry import StartedJobRegistry
+
+        return StartedJobRegistry(
+            job.origin, connection=self.connection, job_class=type(job), serializer=job.serializer
+        )
+
+    def prepare_job_execution(self, job: "Job", remove_from_intermediate_queue: bool = False) -> None:
+        """Mark the job started, by this worker, in one transaction with its execution."""
+        with self.connection.pipeline() as pipe:
+            job.started_at = utcnow()
+            self.prepare_execution(job, pipeline=pipe)
+            self.set_state("busy", pipeline=pipe)  # type: ignore[attr-defined]
+            self.set_current_job_id(job.id, pipeline=pipe)  # type: ignore[attr-defined]
+            pipe.hset(self.key, mapping={"current_job_working_time": 0, "last_heartbeat": format_ts(utcnow())})
+            pipe.expire(self.key, self.get_heartbeat_ttl(job) + 60)
+            job.prepare_for_execution(self.name, pipe)
+            if remove_from_intermediate_queue:
+                pipe.lrem(layout.intermediate_queue_key(job.origin), 1, job.id)
+                pipe.delete(layout.intermediate_first_seen_key(job.origin, job.id))
+            pipe.execute()
+
+    # ---- performing --------------------------------------------------------------------------
+
+    def perform_job(self, job: "Job", queue: "Queue") -> bool:
+        """Run the job under its time limit and record the outcome; True if it succeeded."""
+        self.procline(f"Processing {job.func_name} from {queue.name} since {utcnow():%H:%M:%S}")  # type: ignore[attr-defined]
+        _connection_stack.append(self.connection)  # RQ 1.x jobs may call get_current_connection()
+        try:
+            timeout = job.timeout or self.queue_class.DEFAULT_TIMEOUT
+            with self.death_penalty_class(timeout, JobTimeoutException, job_id=job.id):
+                return_value = job.perform()
+            job.ended_at = utcnow()
+            job._cached_return_value = return_value
+            job.execute_success_callback(self.death_penalty_class, return_value)
+        except (Exception, ShutDownImminentException):
+            job.ended_at = job.ended_at or utcnow()
+            exc_info = sys.exc_info()
+            exc_string = "".join(traceback.format_exception(*exc_info))
+            exc_string = run_failure_callback(job, self.death_penalty_class, exc_info) or exc_string
+            self.handle_exception(job, *exc_info)
+            self.handle_job_failure(job, queue=queue, exc_string=exc_string)
+            return False
+        finally:
+            _connection_stack.pop()
+        self.handle_job_success(job, queue, self._started_registry(job))
+        self._log_success(job, queue)
+        return True
+
+    def _log_success(self, job: "Job", queue: "Queue") -> None:
+        duration = (job.ended_at - job.started_at).total_seconds() if job.ended_at and job.started_at else 0.0
+        logger.info(
+            "Successfully completed %s job in %.6fs on worker %s",
+            job.description if self.log_job_description else job.id,
+            duration,
+            self.name,
+        )
+        if self.log_result_lifespan:
+            result_ttl = job.get_result_ttl(self.default_result_ttl)
+            if result_ttl == 0:
+                logger.info("Worker %s: result of job %s discarded immediately", self.name, job.id)
+            elif result_ttl > 0:
+                logger.info("Worker %s: job %s result is kept for %d seconds", self.name, job.id, result_ttl)
+            else:
+                logger.info("Worker %s: job %s result will never expire, clean it up manually", self.name, job.id)
+
+    # ---- recording outcomes --------------------------------------------------------------------
+
+    def write_with_retry(self, build: Callable[[Any], None], what: str) -> list:
+        """Run ``build(pipe)`` and execute it; on Redis errors wait with backoff and try again."""
+        backoff = Backoff()
+        while True:
+            try:
+                with self.connection.pipeline() as pipe:
+                    build(pipe)
+                    results = pipe.execute()
+            except REDIS_ERRORS as exc:
+                if self.connection_outage.failed(exc):
+                    logger.warning("Worker %s: will %s once Redis is back", self.name, what)
+                backoff.sleep()
+                continue
+            self.connection_outage.recovered()
+            return results
+
+    def _write_worker_stats(self, pipe: Any, job: "Job", succeeded: bool) -> None:
+        """Counters, state and heartbeat of this worker, in the outcome's transaction."""
+        working_time = (job.ended_at - job.started_at) if job.ended_at and job.started_at else timedelta(0)
+        if succeeded:
+            self.increment_successful_job_count(pipeline=pipe)  # type: ignore[attr-defined]
+        else:
+            self.increment_failed_job_count(pipeline=pipe)  # type: ignore[attr-defined]
+        self.increment_total_working_time(working_time, pipeline=pipe)  # type: ignore[attr-defined]
+        self.set_current_job_id(None, pipeline=pipe)  # type: ignore[attr-defined]
+        self.set_state("idle", pipeline=pipe)  # type: ignore[attr-defined]
+        pipe.hset(self.key, "current_job_working_time", 0)
+        self.heartbeat(pipeline=pipe)  # type: ignore[attr-defined]
+
+    def handle_job_success(self, job: "Job", queue: "Queue", started_job_registry: "StartedJobRegistry") -> None:
+        """Record the result, move the job to finished, release dependents, schedule a repeat."""
+        repeat = bool(job.repeats_left and job.repeats_left > 0)
+
+        def build(pipe: Any) -> None:
+            self._write_worker_stats(pipe, job, succeeded=True)
+            write_success(
+                job,
+                queue,
+                pipe,
+                job._cached_return_value,
+                worker_name=self.name,
+                execution=self.execution,
+                default_result_ttl=self.default_result_ttl,
+            )
+            if repeat:
+                from .repeat import Repeat
+
+                Repeat.schedule(job, queue, pipeline=pipe)
+                pipe.exists(job.dependents_key)
+
+        results = self.write_with_retry(build, f"record the result of job {job.id}")
+        self.execution = None
+        release_if_needed(job, results[-1])
+
+    def handle_job_failure(
+        self,
+        job: "Job",
+        queue: "Queue",
+        started_job_registry: Optional["StartedJobRegistry"] = None,
+        exc_string: str = "",
+        status: JobStatus = JobStatus.FAILED,
+    ) -> None:
+        """Retry the job if its policy allows, else record it failed (or stopped); release dependents."""
+        retry = status == JobStatus.FAILED and job.should_retry
+        job.ended_at = job.ended_at or utcnow()
+
+        def build(pipe: Any) -> None:
+            self._write_worker_stats(pipe, job, succeeded=False)
+            if retry:
+                write_retry(job, queue, pipe, exc_string, worker_name=self.name, execution=self.execution)
+            elif self.disable_default_exception_handler and status == JobStatus.FAILED:
+                end_execution(job, queue, self.execution, pipe)
+                job.set_status(status, pipeline=pipe)
+            else:
+                write_failure(
+                    job, queue, pipe, exc_string, worker_name=self.name, execution=self.execution, status=status
+                )
+
+        results = self.write_with_retry(build, f"record the failure of job {job.id}")
+        self.execution = None
+        if retry:
+            logger.info("Worker %s: job %s failed; retrying (%s retries left)", self.name, job.id, job.retries_left)
+        elif not (self.disable_default_exception_handler and status == JobStatus.FAILED):
+            release_if_needed(job, results[-1])
+
+    def handle_job_retry(
+        self,
+        job: "Job",
+        queue: "Queue",
+        retry: Any = None,
+        started_job_registry: Optional["StartedJobRegistry"] = None,
+        execution: Any = None,
+    ) -> None:
+        self.handle_job_failure(job, queue, started_job_registry)
+
+    def handle_stopped_job(self, job: "Job", queue: "Queue") -> None:
+        """A job stopped by the stop-job command: status stopped, stopped callback, failed registry."""
+        try:
+            job.execute_stopped_callback(self.death_penalty_class)
+        except Exception:
+            logger.exception("Worker %s: error in the stopped callback of job %s", self.name, job.id)
+        self.handle_job_failure(job, queue, exc_string=STOPPED_BY_USER, status=JobStatus.STOPPED)
+        logger.info("Worker %s: job %s stopped by user", self.name, job.id)

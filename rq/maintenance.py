@@ -1,0 +1,91 @@
+"""The worker's periodic maintenance pass over the queues it serves.
+
+Under the per-queue lock ``rq:clean_registries:<q>`` (so one worker of a fleet does the
+work): expire finished and failed entries, recover abandoned started jobs, prune dead
+workers from the worker sets, and put back on the queue any job id a crashed worker left
+in the queue's intermediate list.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from . import layout
+from .defaults import INTERMEDIATE_STUCK_AFTER
+from .layout import as_text
+from .registry import clean_registries
+from .worker_registration import clean_worker_registry
+
+if TYPE_CHECKING:
+    from .queue import Queue
+
+logger = logging.getLogger("rq.worker")
+
+# Move an id from the intermediate list back to the queue only if it is still there.
+_REQUEUE_IF_STILL_THERE = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
+  redis.call('LPUSH', KEYS[2], ARGV[1])
+  redis.call('DEL', KEYS[3])
+  return 1
+end
+return 0
+"""
+
+# How long a first-seen mark of an intermediate id is kept (as upstream does).
+FIRST_SEEN_TTL = 86400
+
+
+def run_maintenance(queues: Iterable["Queue"], exception_handlers: Iterable[Callable[..., Any]] = ()) -> list[str]:
+    """Maintain each queue whose lock this call gets; returns the names of those queues."""
+    maintained = []
+    for queue in queues:
+        if not queue.acquire_maintenance_lock():
+            continue
+        try:
+            clean_registries(queue, exception_handlers=list(exception_handlers))
+            clean_worker_registry(queue)
+            rescue_intermediate(queue)
+            maintained.append(queue.name)
+        finally:
+            queue.release_maintenance_lock()
+    return maintained
+
+
+def rescue_intermediate(queue: "Queue", stuck_after: float = INTERMEDIATE_STUCK_AFTER) -> list[str]:
+    """Put ids that have sat in the intermediate list for ``stuck_after`` seconds back at the queue's front.
+
+    A worker moves an id there when it dequeues and removes it when the job starts; an id
+    that stays was dequeued by a worker that died (or lost Redis) in between. Ids whose job
+    is gone, or that are running (in the started registry), are dropped or left alone.
+    """
+    connection = queue.connection
+    key = queue.intermediate_queue_key
+    job_ids = [as_text(job_id) for job_id in connection.lrange(key, 0, -1)]
+    if not job_ids:
+        return []
+    running = {
+        member.split(":", 1)[0] for member in map(as_text, connection.zrange(queue.started_job_registry.key, 0, -1))
+    }  # type: ignore[union-attr]
+    rescued = []
+    now = time.time()
+    for job_id in job_ids:
+        if job_id in running:
+            continue
+        origin = as_text(connection.hget(layout.job_key(job_id), "origin"))  # type: ignore[arg-type]
+        if origin != queue.name:
+            connection.lrem(key, 1, job_id)  # type: ignore[arg-type]
+            continue
+        seen_key = layout.intermediate_first_seen_key(queue.name, job_id)  # type: ignore[arg-type]
+        connection.set(seen_key, repr(now), nx=True, ex=FIRST_SEEN_TTL)
+        first_seen = float(as_text(connection.get(seen_key)) or now)
+        if now - first_seen < stuck_after:
+            continue
+        if not connection.eval(_REQUEUE_IF_STILL_THERE, 3, key, queue.key, seen_key, job_id):
+            continue  # a worker started it meanwhile
+        logger.warning(
+            "Queue %s: job %s was left between dequeue and start by a lost worker; requeued it", queue.name, job_id
+        )
+        rescued.append(job_id)
+    return rescued  # type: ignore[return-value]

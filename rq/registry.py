@@ -1,0 +1,388 @@
+"""Job registries: sorted sets of job ids per queue, scored by expiry (or due) time."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
+
+from redis import Redis
+
+from . import layout
+from .connections import resolve_connection
+from .defaults import DEFAULT_FAILURE_TTL
+from .exceptions import NoSuchJobError
+from .layout import as_text, score_of, ttl_score
+from .serializers import resolve_serializer
+from .status import JobStatus
+from .timeouts import UnixSignalDeathPenalty
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+    from .executions import Execution
+    from .job import Job
+    from .queue import Queue
+
+__all__ = [
+    "BaseRegistry",
+    "CanceledJobRegistry",
+    "DeferredJobRegistry",
+    "FailedJobRegistry",
+    "FinishedJobRegistry",
+    "ScheduledJobRegistry",
+    "StartedJobRegistry",
+    "clean_registries",
+    "registry_class",
+]
+
+logger = logging.getLogger("rq.registry")
+
+JobOrId = Union["Job", str]
+
+
+def _job_id(job_or_id: JobOrId) -> str:
+    return job_or_id if isinstance(job_or_id, str) else job_or_id.id
+
+
+class BaseRegistry:
+    """A registry of one queue; ``queue=`` copies the queue's name, connection and serializer."""
+
+    kind = ""
+
+    def __init__(
+        self,
+        name: str = "default",
+        connection: Optional[Redis] = None,
+        job_class: Optional[type["Job"]] = None,
+        queue: Optional["Queue"] = None,
+        serializer: Any = None,
+        death_penalty_class: Optional[type] = None,
+    ) -> None:
+        if queue is not None:
+            self.name = queue.name
+            self.connection = queue.connection
+            self.serializer = queue.serializer
+            job_class = job_class or queue.job_class
+            death_penalty_class = death_penalty_class or queue.death_penalty_class
+        else:
+            self.name = name
+            self.connection = resolve_connection(connection, type(self).__name__)
+            self.serializer = resolve_serializer(serializer)
+        from .job import Job
+
+        self.job_class = job_class or Job
+        self.death_penalty_class = death_penalty_class or UnixSignalDeathPenalty
+        self.key = layout.registry_key(self.kind, self.name)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BaseRegistry) and (self.key, self.connection) == (other.key, other.connection)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __contains__(self, item: JobOrId) -> bool:
+        return self.connection.zscore(self.key, _job_id(item)) is not None
+
+    @property
+    def count(self) -> int:
+        """Number of entries, after dropping expired ones."""
+        return self.get_job_count(cleanup=True)
+
+    def get_job_count(self, cleanup: bool = True) -> int:
+        if cleanup:
+            self.cleanup()
+        return self.connection.zcard(self.key)
+
+    def add(self, job: "Job", ttl: int = 0, pipeline: Optional["Pipeline"] = None, xx: bool = False) -> int:
+        """Add ``job`` to expire ``ttl`` seconds from now (``-1``: never)."""
+        conn: Any = pipeline if pipeline is not None else self.connection
+        score = ttl_score(ttl) if ttl >= 0 or ttl == -1 else ttl
+        return conn.zadd(self.key, {job.id: score}, xx=xx)
+
+    def remove(self, job_or_id: JobOrId, pipeline: Optional["Pipeline"] = None, delete_job: bool = False) -> Any:
+        """Drop the entry; with ``delete_job`` also delete the job itself."""
+        conn: Any = pipeline if pipeline is not None else self.connection
+        job_id = _job_id(job_or_id)
+        if delete_job:
+            job = job_or_id if not isinstance(job_or_id, str) else self._fetch(job_id)
+            if job is not None:
+                job.delete(pipeline=pipeline, remove_from_queue=True)
+        return conn.zrem(self.key, job_id)
+
+    def _fetch(self, job_id: str) -> Optional["Job"]:
+        try:
+            return self.job_class.fetch(job_id, connection=self.connection, serializer=self.serializer)
+        except NoSuchJobError:
+            return None
+
+    def get_expired_job_ids(self, timestamp: Optional[float] = None) -> list[str]:
+        """Ids whose score is at or before ``timestamp`` (default now)."""
+        members = self.connection.zrangebyscore(self.key, 0, score_of(timestamp))
+        return [as_text(member) for member in members]  # type: ignore[misc]
+
+    def get_job_ids(self, start: int = 0, end: int = -1, desc: bool = False, cleanup: bool = True) -> list[str]:
+        if cleanup:
+            self.cleanup()
+        return [as_text(member) for member in self.connection.zrange(self.key, start, end, desc=desc)]  # type: ignore[misc]
+
+    def get_queue(self) -> "Queue":
+        from .queue import Queue
+
+        return Queue(self.name, connection=self.connection, job_class=self.job_class, serializer=self.serializer)
+
+    def get_expiration_time(self, job: JobOrId) -> Optional[datetime]:
+        """When the entry expires (UTC); None if it never does or is not here."""
+        score = self.connection.zscore(self.key, _job_id(job))
+        if score is None or not layout.is_finite_score(score):
+            return None
+        return datetime.fromtimestamp(score, tz=timezone.utc)
+
+    def cleanup(self, timestamp: Optional[float] = None) -> None:
+        """Drop entries that expired at or before ``timestamp`` (default now)."""
+        self.connection.zremrangebyscore(self.key, 0, score_of(timestamp))
+
+    @staticmethod
+    def parse_job_id(entry: Union[str, bytes]) -> str:
+        return layout.split_composite_member(entry)[0]
+
+    def requeue(self, job_or_id: JobOrId, at_front: bool = False) -> "Job":
+        """Move a job from this registry back to its queue, with a clean status."""
+        from .job_lifecycle import requeue_from_registry
+
+        return requeue_from_registry(self, job_or_id, at_front=at_front)
+
+
+class StartedJobRegistry(BaseRegistry):
+    """Running jobs (``rq:wip:<q>``): members ``<job id>:<execution id>``, scored by heartbeat expiry.
+
+    An entry whose score passes means its worker stopped heartbeating: ``cleanup`` treats
+    the job as abandoned (failure callback, exception handlers, retry or failed registry).
+    """
+
+    kind = "started"
+
+    def add(self, job: "Job", ttl: int = 0, pipeline: Optional["Pipeline"] = None, xx: bool = False) -> int:
+        raise NotImplementedError("StartedJobRegistry entries are executions: use add_execution()")
+
+    def add_execution(self, execution: "Execution", pipeline: "Pipeline", ttl: int = 0, xx: bool = False) -> Any:
+        return pipeline.zadd(self.key, {execution.composite_key: ttl_score(ttl)}, xx=xx)
+
+    def remove_execution(
+        self,
+        execution: "Execution",
+        job: Optional["Job"] = None,
+        pipeline: Optional["Pipeline"] = None,
+        delete_job: bool = False,
+    ) -> Any:
+        conn: Any = pipeline if pipeline is not None else self.connection
+        if delete_job and job is not None:
+            job.delete(pipeline=pipeline)
+        return conn.zrem(self.key, execution.composite_key)
+
+    def _members_of(self, job_id: str) -> list[str]:
+        members = [as_text(m) for m, _ in self.connection.zscan_iter(self.key, match=f"{job_id}:*")]
+        if self.connection.zscore(self.key, job_id) is not None:
+            members.append(job_id)  # bare id written by RQ 1.x
+        return members  # type: ignore[return-value]
+
+    def remove_executions(self, job: JobOrId, pipeline: Optional["Pipeline"] = None) -> None:
+        conn: Any = pipeline if pipeline is not None else self.connection
+        members = self._members_of(_job_id(job))
+        if members:
+            conn.zrem(self.key, *members)
+
+    def remove(self, job_or_id: JobOrId, pipeline: Optional["Pipeline"] = None, delete_job: bool = False) -> Any:
+        if delete_job:
+            job = job_or_id if not isinstance(job_or_id, str) else self._fetch(job_or_id)
+            if job is not None:
+                job.delete(pipeline=pipeline)
+        self.remove_executions(job_or_id, pipeline=pipeline)
+
+    def __contains__(self, item: JobOrId) -> bool:
+        return bool(self._members_of(_job_id(item)))
+
+    def get_job_and_execution_ids(
+        self, start: int = 0, end: int = -1, desc: bool = False, cleanup: bool = True
+    ) -> list[tuple[str, str]]:
+        if cleanup:
+            self.cleanup()
+        members = self.connection.zrange(self.key, start, end, desc=desc)
+        return [layout.split_composite_member(member) for member in members]
+
+    def get_job_ids(self, start: int = 0, end: int = -1, desc: bool = False, cleanup: bool = True) -> list[str]:
+        seen: dict[str, None] = {}
+        for job_id, _ in self.get_job_and_execution_ids(start, end, desc, cleanup):
+            seen.setdefault(job_id, None)
+        return list(seen)
+
+    def get_expired_job_ids(self, timestamp: Optional[float] = None) -> list[str]:
+        return [self.parse_job_id(member) for member in super().get_expired_job_ids(timestamp)]
+
+    def get_expiration_time(self, job: JobOrId) -> Optional[datetime]:
+        members = self._members_of(_job_id(job))
+        scores = [self.connection.zscore(self.key, member) for member in members]
+        finite = [score for score in scores if score is not None and layout.is_finite_score(score)]
+        return datetime.fromtimestamp(max(finite), tz=timezone.utc) if finite else None
+
+    def cleanup(self, timestamp: Optional[float] = None, exception_handlers: Optional[list[Callable]] = None) -> None:
+        """Fail (or retry) the jobs of expired entries: their worker is gone."""
+        from .job_lifecycle import handle_abandoned_job
+
+        now = score_of(timestamp)
+        expired = self.connection.zrangebyscore(self.key, 0, now)
+        for member in expired:
+            job_id, execution_id = layout.split_composite_member(member)
+            job = self._fetch(job_id)
+            if job is not None:
+                try:
+                    handle_abandoned_job(self, job, execution_id, exception_handlers or [])
+                except Exception:
+                    logger.exception("Could not move abandoned job %s to the failed registry", job_id)
+                    continue
+            self.connection.zrem(self.key, member)
+
+
+class FinishedJobRegistry(BaseRegistry):
+    """Successful jobs, kept for their ``result_ttl``."""
+
+    kind = "finished"
+
+
+class FailedJobRegistry(BaseRegistry):
+    """Failed (and stopped) jobs, kept for their ``failure_ttl`` (default one year)."""
+
+    kind = "failed"
+
+    def add(  # type: ignore[override]
+        self,
+        job: "Job",
+        ttl: Optional[int] = None,
+        exc_string: str = "",
+        pipeline: Optional["Pipeline"] = None,
+        _save_exc_to_job: bool = False,
+        worker_name: str = "",
+        execution: Optional["Execution"] = None,
+    ) -> None:
+        """Record ``job`` as failed with ``exc_string``; a negative ttl is stored as is (kept forever)."""
+        from .results import Result
+
+        if ttl is None:
+            ttl = job.failure_ttl if job.failure_ttl is not None else DEFAULT_FAILURE_TTL
+        own_pipeline = pipeline is None
+        pipe: Any = self.connection.pipeline() if own_pipeline else pipeline
+        pipe.zadd(self.key, {job.id: score_of() + ttl if ttl >= 0 else ttl})
+        if _save_exc_to_job:
+            job.exc_info = exc_string
+        job.save(pipeline=pipe, include_meta=False, include_result=False)
+        if ttl > 0:
+            pipe.expire(job.key, ttl)
+        Result.create_failure(
+            job, job.failure_ttl, exc_string=exc_string, worker_name=worker_name, execution=execution, pipeline=pipe
+        )
+        if own_pipeline:
+            pipe.execute()
+
+
+class DeferredJobRegistry(BaseRegistry):
+    """Jobs waiting for their dependencies; entries do not expire."""
+
+    kind = "deferred"
+
+    def add(
+        self, job: "Job", ttl: Optional[int] = None, pipeline: Optional["Pipeline"] = None, xx: bool = False
+    ) -> int:  # type: ignore[override]
+        conn: Any = pipeline if pipeline is not None else self.connection
+        return conn.zadd(self.key, {job.id: score_of()}, xx=xx)
+
+    def cleanup(self, timestamp: Optional[float] = None) -> None:
+        return None
+
+
+class ScheduledJobRegistry(BaseRegistry):
+    """Jobs due at a time (``enqueue_at``/``enqueue_in``, delayed retries), scored by due time."""
+
+    kind = "scheduled"
+
+    def schedule(self, job: "Job", scheduled_datetime: datetime, pipeline: Optional["Pipeline"] = None) -> int:
+        """Due at ``scheduled_datetime``; naive values are local time, aware ones are converted."""
+        conn: Any = pipeline if pipeline is not None else self.connection
+        return conn.zadd(self.key, {job.id: score_of(scheduled_datetime)})
+
+    def get_jobs_to_schedule(self, timestamp: Optional[float] = None, chunk_size: int = 1000) -> list[str]:
+        members = self.connection.zrangebyscore(self.key, 0, score_of(timestamp), start=0, num=chunk_size)
+        return [as_text(member) for member in members]  # type: ignore[misc]
+
+    def get_jobs_to_enqueue(self, timestamp: Optional[float] = None) -> list[str]:
+        return self.get_expired_job_ids(timestamp)
+
+    def get_scheduled_time(self, job_or_id: JobOrId) -> datetime:
+        job_id = _job_id(job_or_id)
+        score = self.connection.zscore(self.key, job_id)
+        if score is None:
+            raise NoSuchJobError(f"Job {job_id} is not in {self.key}")
+        return datetime.fromtimestamp(score, tz=timezone.utc)
+
+    def remove_jobs(self, timestamp: Optional[float] = None, pipeline: Optional["Pipeline"] = None) -> None:
+        conn: Any = pipeline if pipeline is not None else self.connection
+        conn.zremrangebyscore(self.key, 0, score_of(timestamp))
+
+    def cleanup(self, timestamp: Optional[float] = None) -> None:
+        return None
+
+
+class CanceledJobRegistry(BaseRegistry):
+    """Canceled jobs; kept until deleted."""
+
+    kind = "canceled"
+
+    def get_expired_job_ids(self, timestamp: Optional[float] = None) -> list[str]:
+        raise NotImplementedError("Canceled jobs do not expire")
+
+    def cleanup(self, timestamp: Optional[float] = None) -> None:
+        return None
+
+
+_REGISTRIES: dict[str, type[BaseRegistry]] = {
+    cls.kind: cls
+    for cls in (
+        StartedJobRegistry,
+        FinishedJobRegistry,
+        FailedJobRegistry,
+        DeferredJobRegistry,
+        ScheduledJobRegistry,
+        CanceledJobRegistry,
+    )
+}
+
+# Which registry holds a job in each status (for cancel/delete).
+STATUS_REGISTRY = {
+    JobStatus.STARTED.value: "started",
+    JobStatus.FINISHED.value: "finished",
+    JobStatus.FAILED.value: "failed",
+    JobStatus.STOPPED.value: "failed",
+    JobStatus.DEFERRED.value: "deferred",
+    JobStatus.SCHEDULED.value: "scheduled",
+    JobStatus.CANCELED.value: "canceled",
+}
+
+
+def registry_class(kind: str) -> type[BaseRegistry]:
+    return _REGISTRIES[kind]
+
+
+def registries_for(queue: "Queue", kinds: Iterable[str]) -> list[BaseRegistry]:
+    return [registry_class(kind)(queue=queue) for kind in kinds]
+
+
+def clean_registries(queue: "Queue", exception_handlers: Optional[list[Callable]] = None) -> None:
+    """Drop expired entries of the finished and failed registries and recover abandoned started jobs."""
+    FinishedJobRegistry(queue=queue).cleanup()
+    StartedJobRegistry(queue=queue).cleanup(exception_handlers=exception_handlers)
+    FailedJobRegistry(queue=queue).cleanup()

@@ -1,0 +1,210 @@
+"""The forking model: each job runs in a child process (the work horse) that the worker watches.
+
+``WorkHorse`` is the part of ``Worker`` that forks the horse, keeps the job's heartbeats
+going while it runs, kills it when asked (or when it overruns its timeout by 60 s), and
+records the job as failed when the horse dies without recording an outcome itself.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import random
+import signal
+import time
+from typing import TYPE_CHECKING, Any, Optional
+
+from .layout import format_ts, utcnow
+from .resilience import REDIS_ERRORS
+from .status import JobStatus
+from .timeouts import HorseMonitorTimeoutException, UnixSignalDeathPenalty
+
+if TYPE_CHECKING:
+    from .job import Job
+    from .queue import Queue
+
+logger = logging.getLogger("rq.worker")
+
+# Signal used to kill a work horse (cold shutdown, kill-horse and stop-job commands).
+SHUTDOWN_SIGNAL = signal.SIGKILL
+# Seconds a horse may run past its job timeout before the worker kills it.
+HORSE_OVERRUN_GRACE = 60
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except (ValueError, AttributeError):
+        return f"SIG_UNKNOWN({signum})"
+
+
+class WorkHorse:
+    """Fork-per-job execution; mixed into ``Worker``."""
+
+    _horse_pid: int = 0
+    _is_horse: bool = False
+    _stopped_job_id: Optional[str] = None
+    name: str
+    connection: Any
+    job_monitoring_interval: int
+    work_horse_killed_handler: Any
+
+    @property
+    def horse_pid(self) -> int:
+        return self._horse_pid
+
+    @property
+    def is_horse(self) -> bool:
+        return self._is_horse
+
+    def execute_job(self, job: "Job", queue: "Queue") -> None:
+        """Start the job (in this process, one transaction), then fork the horse and watch it."""
+        self.prepare_job_execution(job, remove_from_intermediate_queue=True)  # type: ignore[attr-defined]
+        self.fork_work_horse(job, queue)
+        self.monitor_work_horse(job, queue)
+        self._state = "idle"  # the horse wrote it with the job's outcome
+
+    def fork_work_horse(self, job: "Job", queue: "Queue") -> None:
+        os.environ["RQ_WORKER_ID"] = self.name
+        os.environ["RQ_JOB_ID"] = job.id
+        child_pid = os.fork()
+        if child_pid == 0:
+            os.setsid()
+            self.main_work_horse(job, queue)
+            os._exit(0)  # pragma: no cover - main_work_horse exits itself
+        self._horse_pid = child_pid
+        self.procline(f"Forked {child_pid} at {time.time():.0f}")  # type: ignore[attr-defined]
+
+    def setup_work_horse_signals(self) -> None:
+        """The horse ignores SIGINT (the worker decides) and dies on SIGTERM."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def main_work_horse(self, job: "Job", queue: "Queue") -> None:
+        """Entry point of the child process: perform the job, then exit without cleanup handlers."""
+        random.seed()
+        self._is_horse = True
+        self.setup_work_horse_signals()
+        exit_code = 0
+        try:
+            self.perform_job(job, queue)  # type: ignore[attr-defined]
+        except BaseException:
+            logger.exception("Worker %s: work horse failed while recording job %s", self.name, job.id)
+            exit_code = 1
+        finally:
+            os._exit(exit_code)
+
+    def wait_for_horse(self) -> tuple[Optional[int], Optional[int], Any]:
+        """Wait for the horse to exit: (pid, wait status, rusage); (None, None, None) if already reaped."""
+        try:
+            pid, status, rusage = os.wait4(self._horse_pid, 0)
+        except ChildProcessError:
+            return None, None, None
+        return pid, status, rusage
+
+    def kill_horse(self, sig: int = SHUTDOWN_SIGNAL) -> None:
+        """Kill the horse's whole process group (it may have children of its own)."""
+        if not self._horse_pid:
+            return
+        try:
+            os.killpg(os.getpgid(self._horse_pid), sig)
+            logger.info("Worker %s: killed horse pid %s", self.name, self._horse_pid)
+        except OSError as exc:
+            if exc.errno != errno.ESRCH:
+                raise
+            logger.debug("Worker %s: horse already dead", self.name)
+
+    def maintain_heartbeats(self, job: "Job") -> None:
+        """Refresh the worker, execution and started-registry TTLs while the horse runs."""
+        ttl = self.get_heartbeat_ttl(job)  # type: ignore[attr-defined]
+        now = utcnow()
+        working = (now - job.started_at).total_seconds() if job.started_at else 0.0
+        with self.connection.pipeline() as pipe:
+            self.heartbeat(ttl + 60, pipeline=pipe)  # type: ignore[attr-defined]
+            pipe.hset(self.key, "current_job_working_time", working)  # type: ignore[attr-defined]
+            execution = self.execution  # type: ignore[attr-defined]
+            if execution is not None:
+                execution.heartbeat(self._started_registry(job), ttl, pipeline=pipe)  # type: ignore[attr-defined]
+            pipe.hset(job.key, "last_heartbeat", format_ts(now))
+            results = pipe.execute()
+        if not results[0]:
+            self.reregister()  # type: ignore[attr-defined]
+        if results[-1] == 1:  # the HSET created the hash: the job was deleted meanwhile
+            self.connection.delete(job.key)
+
+    def monitor_work_horse(self, job: "Job", queue: "Queue") -> None:
+        """Wait for the horse, heartbeating every job_monitoring_interval; handle an abnormal exit."""
+        retpid = ret_val = rusage = None
+        job.started_at = job.started_at or utcnow()
+        limit = job.timeout or queue.DEFAULT_TIMEOUT
+        while True:
+            try:
+                with UnixSignalDeathPenalty(self.job_monitoring_interval, HorseMonitorTimeoutException):
+                    retpid, ret_val, rusage = self.wait_for_horse()
+                break
+            except HorseMonitorTimeoutException:
+                elapsed = (utcnow() - job.started_at).total_seconds()
+                if limit != -1 and elapsed > limit + HORSE_OVERRUN_GRACE:
+                    logger.warning(
+                        "Worker %s: horse of job %s ran %ds past its timeout; killing it",
+                        self.name,
+                        job.id,
+                        HORSE_OVERRUN_GRACE,
+                    )
+                    self.kill_horse()
+                    retpid, ret_val, rusage = self.wait_for_horse()
+                    break
+                try:
+                    self.maintain_heartbeats(job)
+                    self.connection_outage.recovered()  # type: ignore[attr-defined]
+                except REDIS_ERRORS as exc:
+                    self.connection_outage.failed(exc)  # type: ignore[attr-defined]
+        self._horse_pid = 0
+        if ret_val == 0:
+            self.execution = None  # type: ignore[attr-defined]
+            return
+        self._handle_abnormal_exit(job, queue, retpid, ret_val, rusage)
+
+    def _handle_abnormal_exit(self, job: "Job", queue: "Queue", retpid: Any, ret_val: Any, rusage: Any) -> None:
+        if self._stopped_job_id == job.id:
+            self._stopped_job_id = None
+            self.handle_stopped_job(job, queue)  # type: ignore[attr-defined]
+            return
+        status = self._job_status(job)
+        if status in (JobStatus.FINISHED, JobStatus.FAILED):
+            return  # the horse recorded the outcome before it died
+        signum = os.WTERMSIG(ret_val) if ret_val is not None and os.WIFSIGNALED(ret_val) else 0
+        self.handle_work_horse_killed(job, retpid, ret_val, rusage)
+        description = f"waitpid returned {ret_val}"
+        if signum:
+            description += f" (signal {signum}, {signal_name(signum)})"
+        exc_string = f"Work-horse terminated unexpectedly; {description}; "
+        logger.warning("Worker %s: job %s: %s", self.name, job.id, exc_string)
+        self.handle_job_failure(job, queue=queue, exc_string=exc_string)  # type: ignore[attr-defined]
+
+    def _job_status(self, job: "Job") -> Any:
+        while True:
+            try:
+                return job.get_status()
+            except REDIS_ERRORS as exc:
+                self.connection_outage.failed(exc)  # type: ignore[attr-defined]
+                time.sleep(1)
+            except Exception:
+                return None
+
+    def handle_work_horse_killed(self, job: "Job", retpid: Any, ret_val: Any, rusage: Any) -> None:
+        if self.work_horse_killed_handler is None:
+            return
+        try:
+            self.work_horse_killed_handler(job, retpid, ret_val, rusage)
+        except Exception:
+            logger.exception("Worker %s: work_horse_killed_handler failed", self.name)
+
+    def stop_job_by_command(self, job_id: str) -> None:
+        """Handle the stop-job command: only the job this worker is running is stopped."""
+        if not self._horse_pid or self.get_current_job_id() != job_id:  # type: ignore[attr-defined]
+            logger.info("Worker %s: not running job %s; ignoring stop-job", self.name, job_id)
+            return
+        self._stopped_job_id = job_id
+        self.kill_horse()

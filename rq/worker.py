@@ -1,0 +1,760 @@
+"""Workers: take jobs from queues and run them, riding through Redis outages.
+
+``Worker`` forks a work horse per job; ``SimpleWorker`` runs jobs in its own process;
+``RoundRobinWorker`` and ``RandomWorker`` fix a dequeue strategy. Their record in Redis
+lives in ``rq.worker_record``, running a job in ``rq.job_runner``, the fork model in
+``rq.work_horse``, and the command listener's fault policy in ``rq.command_channel``.
+This module holds the main loop, dequeueing, signals and the command channel wiring.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import sys
+import threading
+import time
+import uuid
+import warnings
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+
+from redis import Redis
+
+from . import layout
+from .command import InvalidCommand, command_name, parse_payload
+from .command_channel import LISTENER_SLEEP_TIME, CommandChannel, CommandChannelHandler, stop_listener
+from .connections import resolve_connection
+from .defaults import (
+    DEFAULT_JOB_MONITORING_INTERVAL,
+    DEFAULT_LOGGING_DATE_FORMAT,
+    DEFAULT_LOGGING_FORMAT,
+    DEFAULT_MAINTENANCE_TASK_INTERVAL,
+    DEFAULT_RESULT_TTL,
+    DEFAULT_WORKER_TTL,
+)
+from .exceptions import StopRequested
+from .job import Job
+from .job_runner import JobRunner
+from .layout import as_text, utcnow
+from .logutils import setup_loghandlers
+from .maintenance import run_maintenance
+from .queue import Queue
+from .resilience import REDIS_ERRORS, Backoff, Outage, _env_float
+from .serializers import resolve_serializer
+from .timeouts import get_default_death_penalty_class
+from .utils import backend_class, get_version, import_attribute
+from .work_horse import SHUTDOWN_SIGNAL, WorkHorse, signal_name
+from .worker_record import WorkerRecord
+
+if TYPE_CHECKING:
+    from redis.client import PubSub, PubSubWorkerThread
+
+try:
+    from setproctitle import setproctitle as _setproctitle
+except ImportError:  # pragma: no cover - optional
+    _setproctitle = None
+
+__all__ = [
+    "BaseWorker",
+    "DEFAULT_RESULT_TTL",
+    "DequeueStrategy",
+    "HerokuWorker",
+    "RandomWorker",
+    "RoundRobinWorker",
+    "SHUTDOWN_SIGNAL",
+    "SimpleWorker",
+    "Worker",
+    "WorkerStatus",
+    "logger",
+    "signal_name",
+]
+
+logger = logging.getLogger("rq.worker")
+if logger.level == logging.NOTSET:
+    logger.setLevel(logging.INFO)
+
+# Longest single blocking dequeue; the loop checks for stop requests between slices.
+DEQUEUE_BLOCK_SLICE = 1
+# Polling delays when a blocking move cannot be used (several queues, Redis < 6.2).
+DEQUEUE_POLL_INITIAL = 0.01
+DEQUEUE_POLL_MAX = _env_float("RQ_DEQUEUE_POLL_MAX", 0.25)
+# Socket timeout given to a worker connection that has none, so no call hangs forever.
+DEFAULT_SOCKET_TIMEOUT = 30.0
+# Seconds between suspension polls.
+SUSPENSION_POLL_INTERVAL = 1.0
+# A second shutdown signal within this many seconds of the first is ignored (key bounce).
+COLD_SHUTDOWN_MIN_DELAY = 1.0
+
+# Pop the first available job id into its queue's intermediate list and read the job, in one
+# round trip. Returns "suspended" while rq:suspended exists.
+_DEQUEUE_SCRIPT = """
+if ARGV[2] ~= '' and redis.call('EXISTS', ARGV[2]) == 1 then
+  return 'suspended'
+end
+for _, key in ipairs(KEYS) do
+  local job_id = redis.call('LPOP', key)
+  if job_id then
+    redis.call('RPUSH', key .. ':intermediate', job_id)
+    return {key, job_id, redis.call('HGETALL', ARGV[1] .. job_id)}
+  end
+end
+return false
+"""
+
+
+class WorkerStatus(str, Enum):
+    STARTED = "started"
+    SUSPENDED = "suspended"
+    BUSY = "busy"
+    IDLE = "idle"
+
+
+class DequeueStrategy(str, Enum):
+    DEFAULT = "default"
+    ROUND_ROBIN = "round_robin"
+    RANDOM = "random"
+
+
+def _as_queues(
+    queues: Any,
+    connection: Optional[Redis],
+    queue_class: type[Queue],
+    job_class: Any,
+    serializer: Any,
+    death_penalty_class: Any,
+) -> list[Queue]:
+    items = [queues] if isinstance(queues, (str, Queue)) else list(queues or [])
+    result = []
+    for item in items:
+        if isinstance(item, Queue):
+            result.append(item)
+        elif isinstance(item, str):
+            result.append(
+                queue_class(
+                    item,
+                    connection=connection,
+                    job_class=job_class,
+                    serializer=serializer,
+                    death_penalty_class=death_penalty_class,
+                )
+            )
+        else:
+            raise TypeError(f"{item!r} is not a queue name or Queue")
+    return result
+
+
+class BaseWorker(WorkerRecord, JobRunner):
+    """What every worker does: register, listen for commands, dequeue, run jobs, maintain."""
+
+    death_penalty_class = get_default_death_penalty_class()
+    queue_class: type[Queue] = Queue
+    job_class: type[Job] = Job
+    log_result_lifespan = True
+    log_job_description = True
+    exponential_backoff_factor = 2.0
+    max_connection_wait_time = 60.0
+
+    def __init__(
+        self,
+        queues: Any,
+        name: Optional[str] = None,
+        default_result_ttl: int = DEFAULT_RESULT_TTL,
+        connection: Optional[Redis] = None,
+        exception_handlers: Any = None,
+        maintenance_interval: int = DEFAULT_MAINTENANCE_TASK_INTERVAL,
+        default_worker_ttl: Optional[int] = None,
+        worker_ttl: Optional[int] = None,
+        job_class: Any = None,
+        queue_class: Any = None,
+        log_job_description: bool = True,
+        job_monitoring_interval: int = DEFAULT_JOB_MONITORING_INTERVAL,
+        disable_default_exception_handler: bool = False,
+        prepare_for_work: bool = True,
+        serializer: Any = None,
+        work_horse_killed_handler: Optional[Callable[..., Any]] = None,
+        command_channel_handler: Union[CommandChannelHandler, str, None] = None,
+        **kwargs: Any,
+    ) -> None:
+        if "exc_handler" in kwargs:
+            warnings.warn("exc_handler is ignored, use exception_handlers", DeprecationWarning, stacklevel=2)
+            kwargs.pop("exc_handler")
+        if kwargs:
+            raise TypeError(f"Worker() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+        if default_worker_ttl is not None:
+            warnings.warn("default_worker_ttl is deprecated, use worker_ttl", DeprecationWarning, stacklevel=2)
+        self.job_class = backend_class(self, "job_class", override=job_class)
+        self.queue_class = backend_class(self, "queue_class", override=queue_class)
+        self.serializer = resolve_serializer(serializer)
+        queue_items = [queues] if isinstance(queues, (str, Queue)) else list(queues or [])
+        if connection is None:
+            connection = next((q.connection for q in queue_items if isinstance(q, Queue)), None)
+        self.connection: Redis = resolve_connection(connection, "Worker")
+        self.queues = _as_queues(
+            queue_items, self.connection, self.queue_class, self.job_class, self.serializer, self.death_penalty_class
+        )
+        self.name: str = name or uuid.uuid4().hex
+        self.version_info = None
+        self.default_result_ttl = default_result_ttl
+        self.worker_ttl = worker_ttl or default_worker_ttl or DEFAULT_WORKER_TTL
+        self.job_monitoring_interval = job_monitoring_interval
+        self.maintenance_interval = maintenance_interval
+        self.log_job_description = log_job_description
+        self.disable_default_exception_handler = disable_default_exception_handler
+        self.work_horse_killed_handler = work_horse_killed_handler
+        if isinstance(command_channel_handler, str):
+            command_channel_handler = import_attribute(command_channel_handler)
+        self.command_channel_handler = command_channel_handler
+        self._exc_handlers: list[Callable[..., Any]] = []
+        for handler in [exception_handlers] if callable(exception_handlers) else list(exception_handlers or []):
+            self.push_exc_handler(handler)
+        self._init_record()
+        self.execution = None
+        self.scheduler: Any = None
+        self.pubsub: Optional["PubSub"] = None
+        self.pubsub_thread: Optional["PubSubWorkerThread"] = None
+        self._listener_stop: Optional[threading.Event] = None
+        self._subscribe_lock = threading.Lock()
+        self._stop_requested = False
+        self._stop_event = threading.Event()
+        self._shutdown_requested_at: Optional[float] = None
+        self._last_maintenance: Optional[float] = None
+        self._last_heartbeat_at = 0.0
+        self._dequeue_strategy = DequeueStrategy.DEFAULT
+        self._dequeue_script: Any = None
+        self._supports_blmove: Optional[bool] = None
+        self.connection_outage = Outage(logger, f"Worker {self.key}", "Redis connection")
+        self.command_channel = CommandChannel(self, handler=self.command_channel_handler)
+        if prepare_for_work:
+            timeout = self.connection.connection_pool.connection_kwargs.get("socket_timeout")
+            if timeout is None:
+                self.connection.connection_pool.connection_kwargs["socket_timeout"] = DEFAULT_SOCKET_TIMEOUT
+        else:
+            self.hostname = self.pid = None  # filled in from Redis by refresh()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, queues={self.queue_names()!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BaseWorker) and self.name == other.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    # ---- properties --------------------------------------------------------------------------
+
+    @property
+    def pubsub_channel_name(self) -> str:
+        return layout.pubsub_channel(self.name)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        return max(1, self.worker_ttl - 15)
+
+    @property
+    def connection_timeout(self) -> int:
+        return self.dequeue_timeout + 10
+
+    @property
+    def should_run_maintenance_tasks(self) -> bool:
+        return (
+            self._last_maintenance is None or (time.monotonic() - self._last_maintenance) >= self.maintenance_interval
+        )
+
+    def validate_queues(self) -> None:
+        for queue in self.queues:
+            if not isinstance(queue, Queue):
+                raise TypeError(f"{queue!r} is not a Queue")
+
+    def get_redis_server_version(self) -> tuple:
+        return get_version(self.connection)
+
+    def telemetry_fields(self) -> dict[str, str]:
+        return self.command_channel.fields() if hasattr(self, "command_channel") else {}
+
+    def procline(self, message: str) -> None:
+        if _setproctitle is not None:
+            _setproctitle(f"rq:worker:{self.name}: {message}")
+
+    # ---- the main loop ---------------------------------------------------------------------------
+
+    def work(
+        self,
+        burst: bool = False,
+        logging_level: Optional[str] = None,
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+        max_jobs: Optional[int] = None,
+        max_idle_time: Optional[int] = None,
+        with_scheduler: bool = False,
+        dequeue_strategy: Union[DequeueStrategy, str] = DequeueStrategy.DEFAULT,
+    ) -> bool:
+        """Take and run jobs until stopped (or, in burst mode, until the queues are empty).
+
+        Returns whether any job was run. Redis errors never end the loop: it logs them once
+        per outage, waits with backoff and goes on when Redis is back.
+        """
+        self._dequeue_strategy = DequeueStrategy(dequeue_strategy)
+        self.bootstrap(logging_level, date_format, log_format)
+        if with_scheduler:
+            self._start_scheduler(burst)
+        completed = 0
+        backoff = Backoff()
+        try:
+            while not self._stop_requested:
+                try:
+                    if self.should_run_maintenance_tasks:
+                        self.run_maintenance_tasks()
+                    found = self.dequeue_job_and_maintain_ttl(None if burst else self.dequeue_timeout, max_idle_time)
+                    self._redis_ok(backoff)
+                    if found is None:
+                        if burst:
+                            logger.info("Worker %s: done, quitting", self.key)
+                        elif max_idle_time is not None:
+                            logger.info("Worker %s: idle for %d seconds, quitting", self.key, max_idle_time)
+                        break
+                    job, queue = found
+                    self.execute_job(job, queue)
+                    completed += 1
+                    if max_jobs is not None and completed >= max_jobs:
+                        logger.info("Worker %s: finished executing %d jobs, quitting", self.key, completed)
+                        break
+                except StopRequested:
+                    break
+                except REDIS_ERRORS as exc:
+                    self.connection_outage.failed(exc)
+                    backoff.sleep(self._stop_event)
+                except SystemExit:
+                    raise
+                except Exception:
+                    logger.error("Worker %s: found an unhandled exception, quitting...", self.key, exc_info=True)
+                    break
+        finally:
+            self.teardown()
+        return bool(completed)
+
+    def _redis_ok(self, backoff: Backoff) -> None:
+        """After a successful round trip: end an outage, and re-register if Redis lost us."""
+        backoff.reset()
+        if self.connection_outage.recovered() is not None:
+            self.heartbeat()  # rewrites the record in full if it is missing
+            self.command_channel._wake.set()
+
+    def bootstrap(
+        self,
+        logging_level: Optional[str] = None,
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        """Set up logging and signals, register in Redis (waiting for it if needed), subscribe."""
+        setup_loghandlers(logging_level, date_format, log_format, name="rq.worker")
+        setup_loghandlers(logging_level, date_format, log_format, name="rq.job")
+        self._install_signal_handlers()
+        self.validate_queues()
+        logger.info("Worker %s: started with PID %d, version %s", self.name, os.getpid(), self.version)
+        backoff = Backoff()
+        while True:
+            try:
+                self.register_birth()
+                break
+            except REDIS_ERRORS as exc:
+                self.connection_outage.failed(exc)
+                if self._stop_requested:
+                    raise StopRequested() from exc
+                backoff.sleep(self._stop_event)
+        self.connection_outage.recovered()
+        self._last_heartbeat_at = time.monotonic()
+        try:
+            self.subscribe()
+        except REDIS_ERRORS as exc:
+            logger.warning("Worker %s: could not subscribe to commands yet (%s); will retry", self.key, exc)
+        self.command_channel.start_watchdog()
+        logger.info("*** Listening on %s...", ", ".join(self.queue_names()))
+
+    def teardown(self) -> None:
+        if self.is_horse:
+            return
+        self.stop_scheduler()
+        self.command_channel.stop_watchdog()
+        self.unsubscribe()
+        try:
+            self.register_death()
+        except REDIS_ERRORS as exc:
+            logger.warning("Worker %s: could not register death (%s); the record will expire", self.key, exc)
+
+    @property
+    def is_horse(self) -> bool:
+        return False
+
+    def check_for_suspension(self, burst: bool) -> bool:
+        """Wait while workers are suspended; True means a burst worker should stop."""
+        from .suspension import is_suspended
+
+        if not is_suspended(self.connection):
+            return False
+        if burst:
+            logger.info("Worker %s: suspended in burst mode, exiting", self.key)
+            return True
+        logger.warning("Worker %s: suspended, run `rq resume` to resume", self.key)
+        self.set_state(WorkerStatus.SUSPENDED)
+        while not self._stop_requested and is_suspended(self.connection):
+            self._heartbeat_if_due()
+            self._stop_event.wait(SUSPENSION_POLL_INTERVAL)
+        if not self._stop_requested:
+            logger.info("Worker %s: resuming", self.key)
+            self.set_state(WorkerStatus.IDLE)
+        return False
+
+    def run_maintenance_tasks(self) -> None:
+        """Clean registries, prune dead workers and rescue stuck ids, on the queues this worker serves."""
+        self._last_maintenance = time.monotonic()
+        self.clean_registries()
+        if self.scheduler is not None:
+            self.scheduler.maintain()
+
+    def clean_registries(self) -> None:
+        maintained = run_maintenance(self.queues, exception_handlers=self._exc_handlers)
+        if maintained:
+            logger.debug("Worker %s: maintained %s", self.key, ", ".join(maintained))
+
+    def _heartbeat_if_due(self) -> None:
+        if time.monotonic() - self._last_heartbeat_at >= min(self.dequeue_timeout, 60):
+            self.heartbeat()
+            self._last_heartbeat_at = time.monotonic()
+
+    # ---- dequeueing ----------------------------------------------------------------------------
+
+    def _ordered_queues(self) -> list[Queue]:
+        return list(self.queues)
+
+    def reorder_queues(self, reference_queue: Queue) -> None:
+        """Apply the dequeue strategy after a job was taken from ``reference_queue``."""
+        if self._dequeue_strategy == DequeueStrategy.ROUND_ROBIN:
+            index = self.queues.index(reference_queue)
+            self.queues = self.queues[index + 1 :] + self.queues[: index + 1]
+        elif self._dequeue_strategy == DequeueStrategy.RANDOM:
+            random.shuffle(self.queues)
+
+    def _pop_ready(self) -> Union[None, str, tuple[Job, Queue]]:
+        """One non-blocking pass over the queues (in order); 'suspended' while suspended."""
+        if self._dequeue_script is None:
+            self._dequeue_script = self.connection.register_script(_DEQUEUE_SCRIPT)
+        while True:
+            reply = self._dequeue_script(
+                keys=[q.key for q in self.queues], args=[layout.JOB_PREFIX, layout.SUSPENDED_KEY]
+            )
+            if not reply:
+                return None
+            if isinstance(reply, (bytes, str)):
+                return "suspended"
+            queue_key, job_id, flat = as_text(reply[0]), as_text(reply[1]), reply[2]
+            queue = next(q for q in self.queues if q.key == queue_key)
+            raw = dict(zip(flat[::2], flat[1::2]))
+            found = self._job_from_hash(queue, job_id, raw)  # type: ignore[arg-type]
+            if found is not None:
+                return found
+
+    def _job_from_hash(self, queue: Queue, job_id: str, raw: dict) -> Optional[tuple[Job, Queue]]:
+        job = queue.job_class.from_hash(job_id, raw, self.connection, serializer=queue.serializer) if raw else None
+        if job is None:
+            # The hash expired (job ttl) or was deleted: nothing to run.
+            self.connection.lrem(queue.intermediate_queue_key, 1, job_id)
+            logger.debug("Worker %s: skipping job %s, its hash is gone", self.key, job_id)
+            return None
+        return job, queue
+
+    def _blocking_move(self, queue: Queue, timeout: int) -> Optional[tuple[Job, Queue]]:
+        job_id = as_text(self.connection.blmove(queue.key, queue.intermediate_queue_key, timeout, "LEFT", "RIGHT"))
+        if job_id is None:
+            return None
+        return self._job_from_hash(queue, job_id, self.connection.hgetall(layout.job_key(job_id)))
+
+    def _can_block(self) -> bool:
+        if len(self.queues) != 1:
+            return False
+        if self._supports_blmove is None:
+            self._supports_blmove = self.get_redis_server_version() >= (6, 2, 0)
+        return self._supports_blmove
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: Optional[int], max_idle_time: Optional[int] = None
+    ) -> Optional[tuple[Job, Queue]]:
+        """The next job, heartbeating while idle; None when ``timeout`` is None (burst) and queues are empty.
+
+        Every dequeued id goes through the queue's intermediate list, so it is never only in
+        this process's memory; maintenance returns ids that a lost worker left there.
+        """
+        if self._state not in (WorkerStatus.IDLE, WorkerStatus.SUSPENDED):
+            self.set_state(WorkerStatus.IDLE)
+        self.procline(f"Listening on {','.join(self.queue_names())}")
+        idle_since = time.monotonic()
+        poll = DEQUEUE_POLL_INITIAL
+        while not self._stop_requested:
+            self._heartbeat_if_due()
+            found = self._pop_ready()
+            if found == "suspended":
+                if timeout is None:
+                    logger.info("Worker %s: suspended in burst mode, exiting", self.key)
+                    return None
+                self.check_for_suspension(burst=False)
+                continue
+            if found is not None:
+                job, queue = found  # type: ignore[misc]
+                self._log_dequeued(job, queue)
+                self.reorder_queues(queue)
+                return job, queue
+            if timeout is None:
+                return None
+            idle = time.monotonic() - idle_since
+            if max_idle_time is not None and idle >= max_idle_time:
+                return None
+            if self._can_block():
+                found = self._blocking_move(self.queues[0], DEQUEUE_BLOCK_SLICE)
+                if found is not None:
+                    self._log_dequeued(*found)
+                    return found
+            else:
+                self._stop_event.wait(poll)
+                poll = min(poll * 2, DEQUEUE_POLL_MAX)
+        raise StopRequested()
+
+    def _log_dequeued(self, job: Job, queue: Queue) -> None:
+        if self.log_job_description:
+            logger.info("Worker %s: %s: %s (%s)", self.name, queue.name, job.description, job.id)
+        else:
+            logger.info("Worker %s: %s: %s", self.name, queue.name, job.id)
+
+    # ---- signals and shutdown ---------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals can only be handled in the main thread (e.g. a worker run from a test thread)
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGTERM, self.request_stop)
+
+    def request_stop(self, signum: Any = None, frame: Any = None) -> None:
+        """First SIGINT/SIGTERM: warm shutdown (finish the current job, then stop)."""
+        logger.info("Worker %s: warm shut down requested", self.key)
+        self._stop_requested = True
+        self._stop_event.set()
+        self._shutdown_requested_at = time.monotonic()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self.request_force_stop)
+            signal.signal(signal.SIGTERM, self.request_force_stop)
+        self.handle_warm_shutdown_request()
+
+    def handle_warm_shutdown_request(self) -> None:
+        if self._state == WorkerStatus.BUSY:
+            try:
+                self.connection.hset(self.key, "shutdown_requested_date", layout.format_ts(utcnow()))
+            except REDIS_ERRORS:
+                pass
+            logger.info(
+                "Worker %s: stopping after the current job is done (press Ctrl+C again for a cold shutdown)", self.key
+            )
+
+    def request_force_stop(self, signum: Any = None, frame: Any = None) -> None:
+        """Second signal: cold shutdown (kill the running job, record it failed, exit)."""
+        if self._shutdown_requested_at and time.monotonic() - self._shutdown_requested_at < COLD_SHUTDOWN_MIN_DELAY:
+            logger.debug("Worker %s: ignoring a second signal so soon after the first", self.key)
+            return
+        logger.warning("Worker %s: cold shut down", self.key)
+        self.handle_cold_shutdown()
+        raise SystemExit()
+
+    def handle_cold_shutdown(self) -> None:
+        """Hook for the cold shutdown; subclasses stop their running job here."""
+
+    def _record_cold_shutdown(self, job: Optional[Job], queue: Optional[Queue]) -> None:
+        if job is None or queue is None:
+            return
+        try:
+            self.handle_job_failure(
+                job, queue, exc_string="Worker was shut down (cold shutdown) while the job was running"
+            )
+        except Exception:
+            logger.exception("Worker %s: could not record job %s as failed", self.key, job.id)
+
+    # ---- the command channel ------------------------------------------------------------------------
+
+    def subscribe(self) -> None:
+        """Listen for commands on ``rq:pubsub:<name>`` in a thread that survives Redis faults."""
+        channel = self.command_channel
+        stop = threading.Event()
+
+        def handle_redis_exception(exc: BaseException, pubsub: "PubSub", thread: "PubSubWorkerThread") -> None:
+            channel.handle_exception(exc, pubsub, thread, stop)
+
+        with self._subscribe_lock:
+            logger.debug("Worker %s: subscribing to channel %s", self.key, self.pubsub_channel_name)
+            pubsub = self.connection.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+            except BaseException:
+                pubsub.close()
+                raise
+            self.pubsub, self._listener_stop = pubsub, stop
+            self.pubsub_thread = self.pubsub.run_in_thread(
+                sleep_time=LISTENER_SLEEP_TIME, daemon=True, exception_handler=handle_redis_exception
+            )
+            self.pubsub_thread.name = f"rq-command-listener-{self.name}"
+
+    def unsubscribe(self) -> None:
+        """Stop listening; bounded even when the connection is dead."""
+        with self._subscribe_lock:
+            stop_listener(self.pubsub, self.pubsub_thread, self._listener_stop)
+            self.pubsub = self.pubsub_thread = self._listener_stop = None
+
+    def resubscribe(self) -> None:
+        self.unsubscribe()
+        self.subscribe()
+
+    def handle_payload(self, message: dict) -> None:
+        """Run a command received on the channel; malformed payloads are logged and ignored."""
+        try:
+            payload = parse_payload(message.get("data"))
+        except InvalidCommand as exc:
+            self.command_channel.bad_message(exc)
+            return
+        name = command_name(payload)
+        logger.info("Worker %s: received command %s", self.key, payload.get("command"))
+        if name == "shutdown":
+            self.handle_shutdown_command()
+        elif name == "kill-horse":
+            self.handle_kill_horse_command()
+        elif name == "stop-job":
+            self.handle_stop_job_command(payload["job_id"])
+        else:
+            logger.warning("Worker %s: unknown command %r ignored", self.key, payload.get("command"))
+
+    def handle_shutdown_command(self) -> None:
+        """Warm shutdown, as if the worker received SIGINT."""
+        if threading.current_thread() is threading.main_thread():
+            self.request_stop()
+        else:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def handle_kill_horse_command(self) -> None:
+        logger.info("Worker %s: no work horse to kill", self.key)
+
+    def handle_stop_job_command(self, job_id: str) -> None:
+        logger.info("Worker %s: cannot stop job %s in this worker class", self.key, job_id)
+
+    # ---- scheduler ---------------------------------------------------------------------------------
+
+    def _start_scheduler(self, burst: bool) -> None:
+        from .scheduler import start_worker_scheduler
+
+        self.scheduler = start_worker_scheduler(self, burst=burst)
+
+    def stop_scheduler(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
+
+
+class Worker(WorkHorse, BaseWorker):
+    """Runs each job in a forked work horse, so a crash or leak in a job cannot take the worker down."""
+
+    def handle_kill_horse_command(self) -> None:
+        if self.horse_pid:
+            self.kill_horse()
+        else:
+            super().handle_kill_horse_command()
+
+    def handle_stop_job_command(self, job_id: str) -> None:
+        self.stop_job_by_command(job_id)
+
+    def handle_cold_shutdown(self) -> None:
+        if self.horse_pid:
+            job = self.get_current_job()
+            self.kill_horse()
+            self.wait_for_horse()
+            self._horse_pid = 0
+            self._record_cold_shutdown(job, self._queue_of(job))
+
+    def _queue_of(self, job: Optional[Job]) -> Optional[Queue]:
+        return next((q for q in self.queues if job is not None and q.name == job.origin), None)
+
+
+class SimpleWorker(BaseWorker):
+    """Runs jobs in the worker's own process (no fork): faster, but a crashing job takes it down."""
+
+    _current: Optional[tuple[Job, Queue]] = None
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        self.prepare_job_execution(job, remove_from_intermediate_queue=True)
+        self._current = (job, queue)
+        try:
+            self.perform_job(job, queue)
+        finally:
+            self._current = None
+        self._state = WorkerStatus.IDLE.value
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        # No heartbeats while the job runs in this process: the entry must outlive the job.
+        if job.timeout == -1:
+            return DEFAULT_WORKER_TTL
+        return (job.timeout or self.queue_class.DEFAULT_TIMEOUT) + 60
+
+    def handle_cold_shutdown(self) -> None:
+        if self._current is not None:
+            job, queue = self._current
+            self._current = None
+            self._record_cold_shutdown(job, queue)
+
+
+class RoundRobinWorker(Worker):
+    """Takes from each queue in turn (same as ``--dequeue-strategy round_robin``)."""
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        kwargs["dequeue_strategy"] = DequeueStrategy.ROUND_ROBIN
+        return super().work(*args, **kwargs)
+
+
+class RandomWorker(Worker):
+    """Takes from the queues in random order (same as ``--dequeue-strategy random``)."""
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        kwargs["dequeue_strategy"] = DequeueStrategy.RANDOM
+        return super().work(*args, **kwargs)
+
+
+class HerokuWorker(Worker):
+    """On warm shutdown, warns the running job with ``ShutDownImminentException`` before the platform kills it."""
+
+    imminent_shutdown_delay = 6
+    frame_properties = ["f_code", "f_lasti", "f_lineno", "f_locals", "f_trace"]
+
+    def setup_work_horse_signals(self) -> None:
+        signal.signal(signal.SIGRTMIN, self.request_stop_sigrtmin)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def handle_warm_shutdown_request(self) -> None:
+        if self.horse_pid:
+            logger.info("Worker %s: warning horse %s of the imminent shutdown", self.key, self.horse_pid)
+            try:
+                os.kill(self.horse_pid, signal.SIGRTMIN)
+            except OSError:
+                pass
+        super().handle_warm_shutdown_request()
+
+    def request_stop_sigrtmin(self, signum: Any, frame: Any) -> None:
+        if self.imminent_shutdown_delay == 0:
+            self.raise_shutdown_imminent(signum, frame)
+        else:
+            signal.signal(signal.SIGALRM, self.raise_shutdown_imminent)
+            signal.alarm(self.imminent_shutdown_delay)
+
+    def raise_shutdown_imminent(self, signum: Any, frame: Any) -> None:
+        from .exceptions import ShutDownImminentException
+
+        details = {prop: getattr(frame, prop, None) for prop in self.frame_properties}
+        raise ShutDownImminentException(f"shut down imminent (signal: {signal_name(signum)})", details)
+
+
+if sys.platform == "win32":  # pragma: no cover - the fork model needs POSIX
+    Worker = SimpleWorker  # type: ignore[misc, assignment]

@@ -1,0 +1,65 @@
+"""Job functions run by both implementations in the mixed-fleet tests.
+
+Both sides import this file under the same top-level name, ``interop_jobs`` (its folder
+is put on ``sys.path`` / ``PYTHONPATH``), so a job enqueued by one implementation stores
+``interop_jobs.<function>`` and the other can import it. It imports nothing but the
+standard library and, lazily, whichever ``rq`` the running process has.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+# Size of the value returned by ``big_value`` (characters).
+BIG_VALUE_SIZE = 256 * 1024
+
+
+def add(x, y):
+    return x + y
+
+
+def echo(*args, **kwargs):
+    return {"args": list(args), "kwargs": kwargs}
+
+
+class InteropError(Exception):
+    """The exception raised by ``fail``; its name shows up in exc_info on both sides."""
+
+
+def fail(message="interop failure"):
+    raise InteropError(message)
+
+
+def sleep_and_return(seconds, value=None):
+    time.sleep(seconds)
+    return value
+
+
+def big_value(size=BIG_VALUE_SIZE):
+    return "x" * size
+
+
+def current_job_info():
+    """What ``rq.get_current_job()`` sees inside the job, whichever ``rq`` runs it."""
+    import rq
+
+    job = rq.get_current_job()
+    return {
+        "id": job.id,
+        "origin": job.origin,
+        "meta": dict(job.meta),
+        "worker_name": job.worker_name,
+        "pid": os.getpid(),
+        "rq_version": rq.__version__,
+    }
+
+
+def touch_meta(key, value):
+    """Stores ``meta[key] = value`` from inside the job, then returns the new meta."""
+    import rq
+
+    job = rq.get_current_job()
+    job.meta[key] = value
+    job.save_meta()
+    return dict(job.meta)

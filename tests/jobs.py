@@ -1,0 +1,114 @@
+"""Job functions used by the tests; importable by forked and spawned workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+from rq import get_current_job
+
+
+def say_hello(name: str = "Stranger") -> str:
+    return f"Hi there, {name}!"
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def echo(*args: Any, **kwargs: Any) -> tuple:
+    return args, kwargs
+
+
+def fail(message: str = "boom") -> None:
+    raise ValueError(message)
+
+
+def sleep_for(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def current_job_id() -> str:
+    job = get_current_job()
+    assert job is not None
+    return job.id
+
+
+def set_meta(key: str, value: Any) -> Any:
+    job = get_current_job()
+    assert job is not None
+    job.meta[key] = value
+    job.save_meta()
+    return value
+
+
+def kill_own_process() -> None:
+    """A job that dies the hard way (like an out-of-memory kill)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def exit_abruptly() -> None:
+    os._exit(3)
+
+
+def write_pid_then_sleep(path: str, seconds: float) -> float:
+    with open(path, "w") as handle:
+        handle.write(str(os.getpid()))
+    time.sleep(seconds)
+    return seconds
+
+
+def unserializable_result() -> Any:
+    return lambda: None
+
+
+def big_result(size: int) -> bytes:
+    return b"x" * size
+
+
+async def async_add(a: int, b: int) -> int:
+    return a + b
+
+
+class Calculator:
+    def __init__(self, base: int) -> None:
+        self.base = base
+
+    def add(self, value: int) -> int:
+        return self.base + value
+
+    def __call__(self, value: int) -> int:
+        return self.base * value
+
+
+class Counter:
+    """Counts calls in a Redis key (so tests can see how often a job ran)."""
+
+    @staticmethod
+    def incr(redis_url: str, key: str) -> int:
+        from redis import Redis
+
+        return int(Redis.from_url(redis_url).incr(key))
+
+
+def incr(redis_url: str, key: str) -> int:
+    return Counter.incr(redis_url, key)
+
+
+def record_success(job: Any, connection: Any, result: Any) -> None:
+    connection.rpush(f"callbacks:{job.id}", f"success:{result}")
+
+
+def record_failure(job: Any, connection: Any, exc_type: Any, exc_value: Any, tb: Any) -> None:
+    connection.rpush(f"callbacks:{job.id}", f"failure:{exc_type.__name__}")
+
+
+def record_stopped(job: Any, connection: Any) -> None:
+    connection.rpush(f"callbacks:{job.id}", "stopped")
+
+
+def failing_callback(job: Any, connection: Any, *args: Any) -> None:
+    raise RuntimeError("callback failed")
