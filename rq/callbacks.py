@@ -39,6 +39,10 @@ class Callback:
         return f"Callback({self.name!r}, timeout={self.timeout})"
 
 
+# Pickles name the class by upstream's path, so either implementation can load them.
+Callback.__module__ = "rq.job"
+
+
 def as_callback(value: Any, kind: str) -> Optional[Callback]:
     """Normalize what users pass as ``on_<kind>``: a Callback, or (deprecated) a function or path."""
     if value is None or isinstance(value, Callback):

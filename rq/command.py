@@ -63,9 +63,12 @@ def send_stop_job_command(connection: Redis, job_id: str, serializer: Any = None
 
 def parse_payload(data: Any) -> dict[str, Any]:
     """The command dict of a Pub/Sub message's data; anything malformed raises InvalidCommand."""
-    text = as_text(data) if isinstance(data, (bytes, str)) else None
-    if text is None:
+    if not isinstance(data, (bytes, str)):
         raise InvalidCommand(f"Command payload must be JSON text, got {type(data).__name__}")
+    try:
+        text = as_text(data) or ""
+    except UnicodeDecodeError as exc:
+        raise InvalidCommand(f"Command payload is not UTF-8 text: {data[:200]!r}") from exc
     try:
         payload = json.loads(text)
     except ValueError as exc:

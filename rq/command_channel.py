@@ -20,10 +20,12 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from redis.client import PubSub
+
 from .resilience import REDIS_ERRORS, Backoff, Outage, _env_float, is_redis_error
 
 if TYPE_CHECKING:
-    from redis.client import PubSub, PubSubWorkerThread
+    from redis.client import PubSubWorkerThread
 
 logger = logging.getLogger("rq.worker")
 
@@ -137,7 +139,7 @@ class CommandChannel:
         if connection is None:
             return
         try:
-            # Connecting runs PubSub.on_connect, which subscribes to the channel again.
+            # A new connection runs CommandPubSub.on_connect: it subscribes again and reports the recovery.
             connection.connect()
         except REDIS_ERRORS as exc:
             self.outage.failed(exc)
@@ -145,10 +147,20 @@ class CommandChannel:
         except Exception as exc:  # pragma: no cover - defensive: never let the listener die
             logger.warning("Worker %s: reconnecting the command listener failed: %s", self.worker.key, exc)
             return
+        if self.outage.active:
+            # redis-py had reconnected already (no on_connect now): the channel is back all the same.
+            self.reconnected()
+
+    def reconnected(self) -> None:
+        """The listener's connection was re-established (by us or by redis-py's own retries)."""
         self.backoff.reset()
-        if self.outage.recovered() is not None:
-            self._notify(RECOVERED, None)
-            self._wake.set()  # verify the subscription soon
+        if self.outage.active:
+            self.outage.recovered()
+        else:
+            # redis-py's own retries healed a dropped connection before any error reached us.
+            self.outage.blip("connection was dropped and has been re-established; subscribed again")
+        self._notify(RECOVERED, None)
+        self.wake()  # verify the subscription soon
 
     def bad_message(self, exc: BaseException) -> None:
         self.bad_messages += 1
@@ -156,6 +168,10 @@ class CommandChannel:
         self._notify(BAD_MESSAGE, exc)
 
     # ---- the watchdog -------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Ask the watchdog to check the subscription now (e.g. after Redis came back)."""
+        self._wake.set()
 
     def start_watchdog(self) -> None:
         if self._watchdog is not None and self._watchdog.is_alive():
@@ -197,24 +213,44 @@ class CommandChannel:
             self._notify(LISTENER_RESTARTED, None)
             self.publish_counters()
             return "restarted"
-        if self.outage.active:
-            return "reconnecting"
         try:
             subscribers = self.worker.connection.pubsub_numsub(self.worker.pubsub_channel_name)
         except REDIS_ERRORS:
             return "unreachable"
         count = int(subscribers[0][1]) if subscribers else 0
+        if self.outage.active:
+            if count >= 1:
+                self.reconnected()  # subscribed again: the outage is over even if no reconnect was seen
+            return "reconnecting"
         if count < 1:
             self.resubscribes += 1
-            logger.warning(
-                "Worker %s: no subscriber on %s; subscribing again", self.worker.key, self.worker.pubsub_channel_name
-            )
-            self.worker.resubscribe()
+            logger.warning("Worker %s: no subscriber on %s; reconnecting the listener to subscribe again",
+                           self.worker.key, self.worker.pubsub_channel_name)
+            # The listener thread is alive: let it reconnect (redis-py then subscribes again) rather
+            # than starting a second listener that could share its connection.
+            pubsub = self.worker.pubsub
+            if pubsub is not None and not pubsub.channels:
+                pubsub.subscribe(**{self.worker.pubsub_channel_name: self.worker.handle_payload})
+            elif pubsub is not None and pubsub.connection is not None:
+                pubsub.connection.disconnect()
             self._notify(RESUBSCRIBED, None)
             self.publish_counters()
             return "resubscribed"
         self.publish_counters()
         return "ok"
+
+
+class CommandPubSub(PubSub):
+    """A PubSub that tells its ``CommandChannel`` every time its connection comes back."""
+
+    def __init__(self, *args: Any, channel: CommandChannel, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._command_channel = channel
+
+    def on_connect(self, connection: Any) -> None:
+        super().on_connect(connection)  # subscribes to the channel again
+        if self.channels:  # empty on the first connection, set once subscribed
+            self._command_channel.reconnected()
 
 
 def stop_listener(

@@ -36,6 +36,10 @@ class Dependency:
         return f"Dependency({self.dependencies!r}, allow_failure={self.allow_failure})"
 
 
+# Pickles name the class by upstream's path, so either implementation can load them.
+Dependency.__module__ = "rq.job"
+
+
 def _met_statuses(job: "Job") -> set[str]:
     from .status import JobStatus
 

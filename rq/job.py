@@ -896,6 +896,7 @@ class Job:
         self.worker_name = worker_name
         self.last_heartbeat = now
         self.started_at = now
+        self.ended_at = None  # a retried or requeued job must not keep its previous end
         self._status = JobStatus.STARTED.value
         pipeline.hset(
             self.key,

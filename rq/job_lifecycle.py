@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 
 from . import layout
-from .defaults import DEFAULT_RESULT_TTL
+from .defaults import DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL
 from .exceptions import AbandonedJobError, InvalidJobOperation
 from .layout import utcnow
 from .registry import (
@@ -89,7 +89,8 @@ def write_success(
         )
         FinishedJobRegistry(queue=queue).add(job, ttl=result_ttl, pipeline=pipe)
         if result_ttl > 0:
-            pipe.expire(job.key, result_ttl)
+            for key in (job.key, job.dependents_key, job.dependencies_key):
+                pipe.expire(key, result_ttl)
         else:
             pipe.persist(job.key)
     pipe.exists(job.dependents_key)
@@ -146,6 +147,43 @@ def write_retry(
     else:
         queue._write_enqueue(job, pipe, at_front=at_front)
     return delay
+
+
+def write_returned_retry(job: "Job", queue: "Queue", pipe: "Pipeline", retry: Any, *, worker_name: str = "",
+                         execution: Optional["Execution"] = None) -> bool:
+    """The job returned a ``Retry``: run it again (type-4 result) or, past ``retry.max``, fail it (type 5).
+
+    Returns True when the job will run again.
+    """
+    from .retry import Retry
+
+    done = job.number_of_retries or 0
+    job.ended_at = job.ended_at or utcnow()
+    end_execution(job, queue, execution, pipe)
+    if done >= retry.max:
+        job._status = JobStatus.FAILED.value
+        ttl = job.failure_ttl if job.failure_ttl is not None else DEFAULT_FAILURE_TTL
+        pipe.zadd(FailedJobRegistry(queue=queue).key, {job.id: layout.score_of() + ttl if ttl >= 0 else ttl})
+        pipe.hset(job.key, mapping=job.to_dict(include_meta=False, include_result=False))
+        if ttl > 0:
+            pipe.expire(job.key, ttl)
+        Result.create_max_retries_exceeded(job, job.failure_ttl, return_value=retry, worker_name=worker_name,
+                                           execution=execution, pipeline=pipe)
+        pipe.exists(job.dependents_key)
+        return False
+    job.number_of_retries = done + 1
+    Result.create_retried(job, job.failure_ttl, return_value=retry, worker_name=worker_name, execution=execution,
+                          pipeline=pipe)
+    delay = Retry.get_interval(done, retry.intervals)
+    if delay > 0:
+        job._status = JobStatus.SCHEDULED.value
+        pipe.hset(job.key, mapping=job.to_dict(include_meta=False, include_result=False))
+        ScheduledJobRegistry(queue=queue).schedule(job, utcnow() + timedelta(seconds=delay), pipeline=pipe)
+    else:
+        queue._write_enqueue(job, pipe, at_front=retry.enqueue_at_front)
+    pipe.persist(job.key)
+    pipe.exists(job.dependents_key)
+    return True
 
 
 def release_if_needed(job: "Job", dependents_exist: Any) -> None:

@@ -25,6 +25,7 @@ from .job_lifecycle import (
     run_failure_callback,
     write_failure,
     write_retry,
+    write_returned_retry,
     write_success,
 )
 from .layout import format_ts, utcnow
@@ -117,14 +118,25 @@ class JobRunner:
         )
 
     def prepare_job_execution(self, job: "Job", remove_from_intermediate_queue: bool = False) -> None:
-        """Mark the job started, by this worker, in one transaction with its execution."""
+        """Mark the job started, by this worker, in one transaction with its execution.
+
+        If Redis fails here the job has not run: the worker puts it back on its queue as soon
+        as Redis is back (see ``BaseWorker._redis_ok``).
+        """
+        try:
+            self._write_start(job, remove_from_intermediate_queue)
+        except REDIS_ERRORS:
+            self.undelivered = (job, self.execution)
+            raise
+
+    def _write_start(self, job: "Job", remove_from_intermediate_queue: bool) -> None:
         with self.connection.pipeline() as pipe:
             job.started_at = utcnow()
             self.prepare_execution(job, pipeline=pipe)
             self.set_state("busy", pipeline=pipe)  # type: ignore[attr-defined]
             self.set_current_job_id(job.id, pipeline=pipe)  # type: ignore[attr-defined]
             pipe.hset(self.key, mapping={"current_job_working_time": 0, "last_heartbeat": format_ts(utcnow())})
-            pipe.expire(self.key, self.get_heartbeat_ttl(job) + 60)
+            pipe.expire(self.key, self.get_heartbeat_ttl(job))
             job.prepare_for_execution(self.name, pipe)
             if remove_from_intermediate_queue:
                 pipe.lrem(layout.intermediate_queue_key(job.origin), 1, job.id)
@@ -149,6 +161,7 @@ class JobRunner:
             exc_info = sys.exc_info()
             exc_string = "".join(traceback.format_exception(*exc_info))
             exc_string = run_failure_callback(job, self.death_penalty_class, exc_info) or exc_string
+            job._status = JobStatus.FAILED.value  # handlers (and Sentry's RQ integration) see a failed job
             self.handle_exception(job, *exc_info)
             self.handle_job_failure(job, queue=queue, exc_string=exc_string)
             return False
@@ -208,6 +221,11 @@ class JobRunner:
 
     def handle_job_success(self, job: "Job", queue: "Queue", started_job_registry: "StartedJobRegistry") -> None:
         """Record the result, move the job to finished, release dependents, schedule a repeat."""
+        from .retry import Retry
+
+        if isinstance(job._cached_return_value, Retry):
+            self._handle_returned_retry(job, queue, job._cached_return_value)
+            return
         repeat = bool(job.repeats_left and job.repeats_left > 0)
 
         def build(pipe: Any) -> None:
@@ -230,6 +248,23 @@ class JobRunner:
         results = self.write_with_retry(build, f"record the result of job {job.id}")
         self.execution = None
         release_if_needed(job, results[-1])
+
+    def _handle_returned_retry(self, job: "Job", queue: "Queue", retry: Any) -> None:
+        retried = []
+
+        def build(pipe: Any) -> None:
+            self._write_worker_stats(pipe, job, succeeded=False)
+            retried[:] = [write_returned_retry(job, queue, pipe, retry, worker_name=self.name,
+                                               execution=self.execution)]
+
+        results = self.write_with_retry(build, f"record the retry of job {job.id}")
+        self.execution = None
+        if retried[0]:
+            logger.info("Worker %s: job %s asked to be retried (%d of %d)", self.name, job.id,
+                        job.number_of_retries, retry.max)
+        else:
+            logger.info("Worker %s: job %s exceeded its %d retries", self.name, job.id, retry.max)
+            release_if_needed(job, results[-1])
 
     def handle_job_failure(
         self,

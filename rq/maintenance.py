@@ -23,14 +23,25 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("rq.worker")
 
-# Move an id from the intermediate list back to the queue only if it is still there.
-_REQUEUE_IF_STILL_THERE = """
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
-  redis.call('LPUSH', KEYS[2], ARGV[1])
-  redis.call('DEL', KEYS[3])
-  return 1
+# Put a dequeued job back at the front of its queue if it never ran: it is still in the
+# intermediate list (KEYS[1]), or its start was recorded (started registry KEYS[3] member
+# ARGV[2]) by a worker that lost Redis before it could run it.
+# KEYS: intermediate list, queue, started registry, first-seen mark, execution hash, job hash.
+_RETURN_TO_QUEUE = """
+local moved = redis.call('LREM', KEYS[1], 1, ARGV[1])
+if ARGV[2] ~= '' then
+  moved = moved + redis.call('ZREM', KEYS[3], ARGV[2])
+  redis.call('DEL', KEYS[5])
 end
-return 0
+if moved == 0 then
+  return 0
+end
+redis.call('DEL', KEYS[4])
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  redis.call('HSET', KEYS[6], 'status', 'queued', 'worker_name', '', 'started_at', '')
+  redis.call('LPUSH', KEYS[2], ARGV[1])
+end
+return 1
 """
 
 # How long a first-seen mark of an intermediate id is kept (as upstream does).
@@ -82,10 +93,27 @@ def rescue_intermediate(queue: "Queue", stuck_after: float = INTERMEDIATE_STUCK_
         first_seen = float(as_text(connection.get(seen_key)) or now)
         if now - first_seen < stuck_after:
             continue
-        if not connection.eval(_REQUEUE_IF_STILL_THERE, 3, key, queue.key, seen_key, job_id):
+        if not return_to_queue(queue, job_id):  # type: ignore[arg-type]
             continue  # a worker started it meanwhile
         logger.warning(
             "Queue %s: job %s was left between dequeue and start by a lost worker; requeued it", queue.name, job_id
         )
         rescued.append(job_id)
     return rescued  # type: ignore[return-value]
+
+
+def return_to_queue(queue: "Queue", job_id: str, execution_id: str = "") -> bool:
+    """Put a dequeued job that never ran back at the front of ``queue`` (atomically, at most once).
+
+    With ``execution_id``, also undo a start that was recorded for it (see ``_RETURN_TO_QUEUE``).
+    """
+    member = layout.composite_member(job_id, execution_id) if execution_id else ""
+    keys = [
+        queue.intermediate_queue_key,
+        queue.key,
+        layout.registry_key("started", queue.name),
+        layout.intermediate_first_seen_key(queue.name, job_id),
+        layout.execution_key(job_id, execution_id or "-"),
+        layout.job_key(job_id),
+    ]
+    return bool(queue.connection.eval(_RETURN_TO_QUEUE, len(keys), *keys, job_id, member))

@@ -282,7 +282,8 @@ class FailedJobRegistry(BaseRegistry):
             job.exc_info = exc_string
         job.save(pipeline=pipe, include_meta=False, include_result=False)
         if ttl > 0:
-            pipe.expire(job.key, ttl)
+            for key in (job.key, job.dependents_key, job.dependencies_key):
+                pipe.expire(key, ttl)
         Result.create_failure(
             job, job.failure_ttl, exc_string=exc_string, worker_name=worker_name, execution=execution, pipeline=pipe
         )

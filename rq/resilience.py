@@ -123,6 +123,16 @@ class Outage:
                 )
             return False
 
+    def blip(self, what_happened: str) -> None:
+        """Record an outage that healed before any error surfaced (e.g. a client-side reconnect)."""
+        with self._lock:
+            self.count += 1
+            self.errors += 1
+            self.recoveries += 1
+            self.last_error = what_happened
+            self.last_recovery = time.time()
+            self.logger.warning("%s: %s %s", self.subject, self.what, what_happened)
+
     def recovered(self) -> Optional[float]:
         """Record a success; returns the outage's duration if one just ended."""
         with self._lock:

@@ -34,3 +34,7 @@ class Retry:
 
     def __repr__(self) -> str:
         return f"Retry(max={self.max}, interval={self.intervals})"
+
+
+# Pickles name the class by upstream's path, so either implementation can load them.
+Retry.__module__ = "rq.job"

@@ -18,3 +18,7 @@ class JobStatus(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+# Pickles name the class by upstream's path, so either implementation can load them.
+JobStatus.__module__ = "rq.job"

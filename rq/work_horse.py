@@ -121,7 +121,7 @@ class WorkHorse:
         now = utcnow()
         working = (now - job.started_at).total_seconds() if job.started_at else 0.0
         with self.connection.pipeline() as pipe:
-            self.heartbeat(ttl + 60, pipeline=pipe)  # type: ignore[attr-defined]
+            self.heartbeat(ttl, pipeline=pipe)  # type: ignore[attr-defined]
             pipe.hset(self.key, "current_job_working_time", working)  # type: ignore[attr-defined]
             execution = self.execution  # type: ignore[attr-defined]
             if execution is not None:

@@ -25,7 +25,13 @@ from redis import Redis
 
 from . import layout
 from .command import InvalidCommand, command_name, parse_payload
-from .command_channel import LISTENER_SLEEP_TIME, CommandChannel, CommandChannelHandler, stop_listener
+from .command_channel import (
+    LISTENER_SLEEP_TIME,
+    CommandChannel,
+    CommandChannelHandler,
+    CommandPubSub,
+    stop_listener,
+)
 from .connections import resolve_connection
 from .defaults import (
     DEFAULT_JOB_MONITORING_INTERVAL,
@@ -40,7 +46,7 @@ from .job import Job
 from .job_runner import JobRunner
 from .layout import as_text, utcnow
 from .logutils import setup_loghandlers
-from .maintenance import run_maintenance
+from .maintenance import return_to_queue, run_maintenance
 from .queue import Queue
 from .resilience import REDIS_ERRORS, Backoff, Outage, _env_float
 from .serializers import resolve_serializer
@@ -212,12 +218,14 @@ class BaseWorker(WorkerRecord, JobRunner):
             self.push_exc_handler(handler)
         self._init_record()
         self.execution = None
+        self.undelivered: Optional[tuple[Job, Any]] = None
         self.scheduler: Any = None
         self.pubsub: Optional["PubSub"] = None
         self.pubsub_thread: Optional["PubSubWorkerThread"] = None
         self._listener_stop: Optional[threading.Event] = None
         self._subscribe_lock = threading.Lock()
         self._stop_requested = False
+        self._handles_signals = False
         self._stop_event = threading.Event()
         self._shutdown_requested_at: Optional[float] = None
         self._last_maintenance: Optional[float] = None
@@ -226,6 +234,7 @@ class BaseWorker(WorkerRecord, JobRunner):
         self._dequeue_script: Any = None
         self._supports_blmove: Optional[bool] = None
         self.connection_outage = Outage(logger, f"Worker {self.key}", "Redis connection")
+        self._backoff = Backoff()
         self.command_channel = CommandChannel(self, handler=self.command_channel_handler)
         if prepare_for_work:
             timeout = self.connection.connection_pool.connection_kwargs.get("socket_timeout")
@@ -297,29 +306,32 @@ class BaseWorker(WorkerRecord, JobRunner):
         per outage, waits with backoff and goes on when Redis is back.
         """
         self._dequeue_strategy = DequeueStrategy(dequeue_strategy)
-        self.bootstrap(logging_level, date_format, log_format)
+        try:
+            self.bootstrap(logging_level, date_format, log_format)
+        except StopRequested:
+            self.teardown()
+            return False
         if with_scheduler:
             self._start_scheduler(burst)
         completed = 0
-        backoff = Backoff()
+        backoff = self._backoff
         try:
             while not self._stop_requested:
                 try:
                     if self.should_run_maintenance_tasks:
                         self.run_maintenance_tasks()
                     found = self.dequeue_job_and_maintain_ttl(None if burst else self.dequeue_timeout, max_idle_time)
-                    self._redis_ok(backoff)
                     if found is None:
                         if burst:
-                            logger.info("Worker %s: done, quitting", self.key)
+                            logger.info("Worker %s: done, quitting", self.name)
                         elif max_idle_time is not None:
-                            logger.info("Worker %s: idle for %d seconds, quitting", self.key, max_idle_time)
+                            logger.info("Worker %s: idle for %d seconds, quitting", self.name, max_idle_time)
                         break
                     job, queue = found
                     self.execute_job(job, queue)
                     completed += 1
                     if max_jobs is not None and completed >= max_jobs:
-                        logger.info("Worker %s: finished executing %d jobs, quitting", self.key, completed)
+                        logger.info("Worker %s: finished executing %d jobs, quitting", self.name, completed)
                         break
                 except StopRequested:
                     break
@@ -335,12 +347,19 @@ class BaseWorker(WorkerRecord, JobRunner):
             self.teardown()
         return bool(completed)
 
-    def _redis_ok(self, backoff: Backoff) -> None:
+    def _redis_ok(self) -> None:
         """After a successful round trip: end an outage, and re-register if Redis lost us."""
-        backoff.reset()
+        self._backoff.reset()
         if self.connection_outage.recovered() is not None:
             self.heartbeat()  # rewrites the record in full if it is missing
-            self.command_channel._wake.set()
+            self.command_channel.wake()
+        if self.undelivered is not None:
+            job, execution = self.undelivered
+            self.undelivered = None
+            queue = next((q for q in self.queues if q.name == job.origin), None)
+            if queue is not None and return_to_queue(queue, job.id, execution.id if execution else ""):
+                logger.info("Worker %s: put job %s back on %s (it could not start during the outage)",
+                            self.key, job.id, queue.name)
 
     def bootstrap(
         self,
@@ -471,6 +490,13 @@ class BaseWorker(WorkerRecord, JobRunner):
             return None
         return self._job_from_hash(queue, job_id, self.connection.hgetall(layout.job_key(job_id)))
 
+    def _block_slice(self) -> float:
+        """How long one blocking dequeue may wait: well under the socket timeout, at most a second."""
+        socket_timeout = self.connection.connection_pool.connection_kwargs.get("socket_timeout")
+        if socket_timeout is None:
+            return DEQUEUE_BLOCK_SLICE
+        return max(0.1, min(DEQUEUE_BLOCK_SLICE, float(socket_timeout) / 2))
+
     def _can_block(self) -> bool:
         if len(self.queues) != 1:
             return False
@@ -493,7 +519,10 @@ class BaseWorker(WorkerRecord, JobRunner):
         poll = DEQUEUE_POLL_INITIAL
         while not self._stop_requested:
             self._heartbeat_if_due()
+            if self.should_run_maintenance_tasks:
+                self.run_maintenance_tasks()
             found = self._pop_ready()
+            self._redis_ok()
             if found == "suspended":
                 if timeout is None:
                     logger.info("Worker %s: suspended in burst mode, exiting", self.key)
@@ -511,7 +540,7 @@ class BaseWorker(WorkerRecord, JobRunner):
             if max_idle_time is not None and idle >= max_idle_time:
                 return None
             if self._can_block():
-                found = self._blocking_move(self.queues[0], DEQUEUE_BLOCK_SLICE)
+                found = self._blocking_move(self.queues[0], self._block_slice())
                 if found is not None:
                     self._log_dequeued(*found)
                     return found
@@ -530,9 +559,10 @@ class BaseWorker(WorkerRecord, JobRunner):
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
-            return  # signals can only be handled in the main thread (e.g. a worker run from a test thread)
+            return  # signals can only be handled in the main thread (e.g. a worker run in a thread)
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
+        self._handles_signals = True
 
     def request_stop(self, signum: Any = None, frame: Any = None) -> None:
         """First SIGINT/SIGTERM: warm shutdown (finish the current job, then stop)."""
@@ -540,7 +570,7 @@ class BaseWorker(WorkerRecord, JobRunner):
         self._stop_requested = True
         self._stop_event.set()
         self._shutdown_requested_at = time.monotonic()
-        if threading.current_thread() is threading.main_thread():
+        if self._handles_signals and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, self.request_force_stop)
             signal.signal(signal.SIGTERM, self.request_force_stop)
         self.handle_warm_shutdown_request()
@@ -589,7 +619,7 @@ class BaseWorker(WorkerRecord, JobRunner):
 
         with self._subscribe_lock:
             logger.debug("Worker %s: subscribing to channel %s", self.key, self.pubsub_channel_name)
-            pubsub = self.connection.pubsub(ignore_subscribe_messages=True)
+            pubsub = CommandPubSub(self.connection.connection_pool, ignore_subscribe_messages=True, channel=channel)
             try:
                 pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
             except BaseException:
@@ -631,10 +661,10 @@ class BaseWorker(WorkerRecord, JobRunner):
 
     def handle_shutdown_command(self) -> None:
         """Warm shutdown, as if the worker received SIGINT."""
-        if threading.current_thread() is threading.main_thread():
-            self.request_stop()
+        if self._handles_signals:
+            os.kill(os.getpid(), signal.SIGINT)  # the main thread's handler does the rest
         else:
-            os.kill(os.getpid(), signal.SIGINT)
+            self.request_stop()
 
     def handle_kill_horse_command(self) -> None:
         logger.info("Worker %s: no work horse to kill", self.key)

@@ -1,0 +1,6 @@
+"""The ``rq`` command line: ``main`` is the ``rq`` command; ``worker`` and ``info`` back ``rqworker`` and ``rqinfo``."""
+
+from .cli import empty, enqueue, info, main, requeue, resume, suspend
+from .workers import worker, worker_pool
+
+__all__ = ["empty", "enqueue", "info", "main", "requeue", "resume", "suspend", "worker", "worker_pool"]

@@ -1,0 +1,234 @@
+"""The ``rq`` command: the group and its queue-management subcommands.
+
+``rq worker`` and ``rq worker-pool`` live in ``rq.cli.workers``; the rendering of
+``rq info`` in ``rq.cli.monitor``; the argument syntax of ``rq enqueue`` in
+``rq.cli.enqueue_args``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Optional
+
+import click
+
+from rq.exceptions import InvalidJobOperation, NoSuchJobError, TimeoutFormatError
+from rq.job import Retry
+from rq.suspension import resume as resume_workers
+from rq.suspension import suspend as suspend_workers
+from rq.utils import parse_timeout
+from rq.version import VERSION
+
+from .enqueue_args import parse_enqueue_arguments
+from .helpers import CliConfig, describe_connection, shared_options
+from .monitor import render_info, watch
+
+__all__ = ["empty", "enqueue", "info", "main", "requeue", "resume", "suspend"]
+
+# Format of ``rq enqueue --schedule-at`` (local time, no zone).
+SCHEDULE_AT_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+@click.group()
+@click.version_option(VERSION, prog_name="rq")
+def main() -> None:
+    """RQ command line tool."""
+
+
+@main.command()
+@click.option("--interval", "-i", type=float, help="Updates stats every N seconds (default: don't poll).")
+@click.option("--raw", "-r", is_flag=True, help="Print only the raw numbers, no bar charts.")
+@click.option("--only-queues", "-Q", is_flag=True, help="Show only queue info.")
+@click.option("--only-workers", "-W", is_flag=True, help="Show only worker info.")
+@click.option("--by-queue", "-R", is_flag=True, help="Shows workers by queue.")
+@click.argument("queues", nargs=-1)
+@shared_options
+def info(
+    cli_config: CliConfig,
+    interval: Optional[float],
+    raw: bool,
+    only_queues: bool,
+    only_workers: bool,
+    by_queue: bool,
+    queues: tuple[str, ...],
+) -> None:
+    """RQ command-line monitor."""
+
+    def draw() -> str:
+        return render_info(
+            cli_config, queues, raw=raw, only_queues=only_queues, only_workers=only_workers, by_queue=by_queue
+        )
+
+    def describe_error(exc: BaseException) -> str:
+        return cli_config.scrub(f"Could not connect to Redis at {describe_connection(cli_config.connection)}: {exc}")
+
+    if interval is None:
+        click.echo(draw())
+        return
+    if interval <= 0:
+        raise click.BadParameter("must be greater than 0", param_hint="'--interval'")
+    try:
+        watch(draw, interval, describe_error)
+    except KeyboardInterrupt:
+        click.echo()
+
+
+@main.command()
+@click.option("--all", "-a", "all_queues", is_flag=True, help="Empty all queues.")
+@click.argument("queues", nargs=-1)
+@shared_options
+def empty(cli_config: CliConfig, all_queues: bool, queues: tuple[str, ...]) -> None:
+    """Empty given queues."""
+    targets = cli_config.all_queues() if all_queues else cli_config.queues(queues)
+    if not targets:
+        click.echo("Nothing to do")
+        return
+    for queue in targets:
+        removed = queue.empty()
+        click.echo(f"{removed} jobs removed from {queue.name} queue")
+
+
+@main.command()
+@click.option("--queue", required=True, help="Queue whose failed jobs are requeued.")
+@click.option("--all", "-a", "all_jobs", is_flag=True, help="Requeue all failed jobs.")
+@click.argument("job_ids", nargs=-1)
+@shared_options
+def requeue(cli_config: CliConfig, queue: str, all_jobs: bool, job_ids: tuple[str, ...]) -> None:
+    """Requeue failed jobs."""
+    registry = cli_config.queue(queue).failed_job_registry
+    ids = registry.get_job_ids() if all_jobs else list(job_ids)
+    if not ids:
+        click.echo("Nothing to do")
+        return
+    click.echo(f"Requeueing {len(ids)} jobs from failed queue")
+    failures = 0
+    with click.progressbar(ids) as bar:
+        for job_id in bar:
+            try:
+                registry.requeue(job_id)
+            except (InvalidJobOperation, NoSuchJobError):
+                failures += 1
+    if failures:
+        click.secho(f"Unable to requeue {failures} jobs from failed job registry", fg="red")
+
+
+@main.command()
+@click.option("--duration", type=int, help="Seconds you want the workers to be suspended. Default is forever.")
+@shared_options
+def suspend(cli_config: CliConfig, duration: Optional[int]) -> None:
+    """Suspends all workers, to resume run `rq resume`."""
+    if duration is not None and duration < 1:
+        raise click.ClickException("Duration must be at least 1 second")
+    suspend_workers(cli_config.connection, duration)
+    if duration:
+        click.echo(
+            f"Suspending workers for {duration} seconds. No new jobs will be started during that time, "
+            "but current jobs will be completed"
+        )
+    else:
+        click.echo("Suspending workers. No new jobs will be started. But current jobs will be completed")
+
+
+@main.command()
+@shared_options
+def resume(cli_config: CliConfig) -> None:
+    """Resumes processing of queues, that were suspended with `rq suspend`."""
+    resume_workers(cli_config.connection)
+    click.echo("Resuming workers.")
+
+
+def _duration(value: Optional[str], option: str) -> Optional[int]:
+    try:
+        return parse_timeout(value)
+    except TimeoutFormatError as exc:
+        raise click.BadParameter(str(exc), param_hint=f"'{option}'") from None
+
+
+def _schedule_time(schedule_in: Optional[str], schedule_at: Optional[str]) -> Optional[datetime]:
+    """When to run the job (aware datetime), or None to enqueue it now."""
+    if schedule_in is not None and schedule_at is not None:
+        raise click.UsageError("You can't specify both --schedule-in and --schedule-at")
+    if schedule_in is not None:
+        seconds = _duration(schedule_in, "--schedule-in") or 0
+        return datetime.now().astimezone() + timedelta(seconds=seconds)
+    if schedule_at is not None:
+        try:
+            naive = datetime.strptime(schedule_at, SCHEDULE_AT_FORMAT)
+        except ValueError:
+            raise click.BadParameter(
+                f"{schedule_at!r} is not a time like 2021-05-27T21:45:00", param_hint="'--schedule-at'"
+            ) from None
+        return naive.astimezone()  # read as local time
+    return None
+
+
+def _retry(retry_max: int, intervals: tuple[int, ...]) -> Optional[Retry]:
+    if retry_max <= 0:
+        return None
+    try:
+        return Retry(max=retry_max, interval=list(intervals))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--retry-interval'") from None
+
+
+@main.command()
+@click.option("--queue", "-q", default="default", help="The name of the queue.")
+@click.option("--timeout", help="Maximum runtime of the job before it is interrupted and marked as failed.")
+@click.option("--result-ttl", help="How long successful jobs and their results are kept.")
+@click.option("--ttl", help="Maximum queued time of the job before it is discarded.")
+@click.option("--failure-ttl", help="How long failed jobs are kept.")
+@click.option("--description", help="Additional description of the job.")
+@click.option("--depends-on", multiple=True, help="Id of a job that must complete before this one is queued.")
+@click.option("--job-id", help="The id of this job.")
+@click.option("--at-front", is_flag=True, help="Place the job at the front of the queue, instead of the end.")
+@click.option("--retry-max", type=int, default=0, help="Maximum number of retries (0: no retry).")
+@click.option("--retry-interval", type=int, multiple=True, default=[0], help="Seconds between retries.")
+@click.option("--schedule-in", help="Delay until the function is enqueued (e.g. 10s, 5m, 2d).")
+@click.option("--schedule-at", help="Enqueue at this local time, ISO 8601 without zone (e.g. 2021-05-27T21:45:00).")
+@click.option("--quiet", is_flag=True, help="Print nothing on success.")
+@click.argument("function")
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+@shared_options
+def enqueue(
+    cli_config: CliConfig,
+    queue: str,
+    timeout: Optional[str],
+    result_ttl: Optional[str],
+    ttl: Optional[str],
+    failure_ttl: Optional[str],
+    description: Optional[str],
+    depends_on: tuple[str, ...],
+    job_id: Optional[str],
+    at_front: bool,
+    retry_max: int,
+    retry_interval: tuple[int, ...],
+    schedule_in: Optional[str],
+    schedule_at: Optional[str],
+    quiet: bool,
+    function: str,
+    arguments: tuple[str, ...],
+) -> None:
+    """Enqueues a job from the command line."""
+    args, kwargs = parse_enqueue_arguments(arguments)
+    when = _schedule_time(schedule_in, schedule_at)
+    options: dict[str, Any] = {
+        "job_timeout": _duration(timeout, "--timeout"),
+        "result_ttl": _duration(result_ttl, "--result-ttl"),
+        "ttl": _duration(ttl, "--ttl"),
+        "failure_ttl": _duration(failure_ttl, "--failure-ttl"),
+        "description": description,
+        "depends_on": list(depends_on) or None,
+        "job_id": job_id,
+        "at_front": at_front,
+        "retry": _retry(retry_max, retry_interval),
+    }
+    target = cli_config.queue(queue)
+    try:
+        if when is None:
+            job = target.enqueue(function, args=args, kwargs=kwargs, **options)
+        else:
+            job = target.enqueue_at(when, function, args=args, kwargs=kwargs, **options)
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc)) from None
+    if not quiet:
+        click.echo(f"Enqueued {job.get_call_string()} with job-id '{job.id}'.")

@@ -1,0 +1,94 @@
+"""The typed argument syntax of ``rq enqueue FUNCTION [ARGS...]``.
+
+=================  ==============================================
+``value``          positional argument, a string
+``key=value``      keyword argument, a string
+``:json``          positional argument parsed as JSON
+``key:=json``      keyword argument parsed as JSON
+``%literal``       positional argument parsed as a Python literal
+``key%=literal``   keyword argument parsed as a Python literal
+``@path``          the text of a file instead of an inline value
+=================  ==============================================
+
+``@path`` works with every form: ``@notes.txt``, ``key=@notes.txt``, ``:@data.json``,
+``key:=@data.json``, ``%@values.py``, ``key%=@values.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Sequence
+from typing import Any, Optional
+
+import click
+
+__all__ = ["parse_enqueue_arguments", "parse_function_argument"]
+
+# ``key=...``, ``key:=...`` or ``key%=...`` with ``key`` a Python identifier.
+_KEYWORD = re.compile(r"^(?P<key>[A-Za-z_]\w*)(?P<mode>:=|%=|=)(?P<value>.*)$", re.DOTALL)
+# How the errors name the job's arguments.
+PARAM_HINT = "'ARGUMENTS'"
+_MODES = {"=": "text", ":=": "json", "%=": "literal"}
+
+
+def _read_file(path: str, position: int) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        message = f"argument {position}: cannot read file {path!r}: {exc.strerror or exc}"
+        raise click.BadParameter(message, param_hint=PARAM_HINT) from None
+
+
+def _convert(raw: str, mode: str, position: int) -> Any:
+    if mode == "json":
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise click.BadParameter(
+                f"argument {position}: not valid JSON ({exc}): {raw!r}", param_hint=PARAM_HINT
+            ) from None
+    if mode == "literal":
+        try:
+            return ast.literal_eval(raw)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            raise click.BadParameter(
+                f"argument {position}: not a Python literal: {raw!r}", param_hint=PARAM_HINT
+            ) from None
+    return raw
+
+
+def parse_function_argument(argument: str, position: int) -> tuple[Optional[str], Any]:
+    """``(keyword or None, value)`` of one command-line argument (``position`` counts from 1)."""
+    match = _KEYWORD.match(argument)
+    if match:
+        key: Optional[str] = match.group("key")
+        mode, raw = _MODES[match.group("mode")], match.group("value")
+    else:
+        key = None
+        if argument.startswith(":"):
+            mode, raw = "json", argument[1:]
+        elif argument.startswith("%"):
+            mode, raw = "literal", argument[1:]
+        else:
+            mode, raw = "text", argument
+    if raw.startswith("@"):
+        raw = _read_file(raw[1:], position)
+    return key, _convert(raw, mode, position)
+
+
+def parse_enqueue_arguments(arguments: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
+    """Positional and keyword arguments for the job; a keyword given twice is a BadParameter."""
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for position, argument in enumerate(arguments, start=1):
+        key, value = parse_function_argument(argument, position)
+        if key is None:
+            args.append(value)
+        elif key in kwargs:
+            raise click.BadParameter(f"keyword argument {key!r} is given more than once", param_hint=PARAM_HINT)
+        else:
+            kwargs[key] = value
+    return args, kwargs

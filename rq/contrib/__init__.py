@@ -1,0 +1,1 @@
+"""Optional integrations with other tools (for example ``rq.contrib.sentry``)."""

@@ -1,0 +1,28 @@
+"""Report failed jobs to Sentry through sentry-sdk's RQ integration.
+
+Install with ``pip install 'rq[sentry]'``. ``register_sentry`` only initialises the SDK
+with ``RqIntegration``; the integration itself wraps the worker's ``perform_job`` and
+``handle_exception`` and sends one event per job that ends failed (not per retry).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["register_sentry"]
+
+INSTALL_HINT = "Sentry support needs the sentry-sdk package: pip install 'rq[sentry]'"
+
+
+def register_sentry(sentry_dsn: str, **opts: Any) -> None:
+    """Initialise sentry-sdk with the RQ integration; options set to None are left at the SDK's defaults."""
+    try:
+        import sentry_sdk
+    except ImportError as exc:
+        raise ImportError(INSTALL_HINT) from exc
+    try:
+        from sentry_sdk.integrations.rq import RqIntegration
+    except Exception as exc:  # ImportError, or sentry_sdk's DidNotEnable
+        raise ImportError(f"{INSTALL_HINT} (its RQ integration could not be loaded: {exc})") from exc
+    options = {name: value for name, value in opts.items() if value is not None}
+    sentry_sdk.init(sentry_dsn, integrations=[RqIntegration()], **options)

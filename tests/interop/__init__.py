@@ -1,0 +1,1 @@
+"""Mixed-fleet tests against upstream RQ releases."""
