@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("rq.job")
 
-__all__ = ["Callback", "as_callback", "execute_callback"]
+__all__ = ["Callback", "JobCallbacks", "as_callback", "execute_callback"]
 
 
 class Callback:
@@ -62,3 +62,62 @@ def execute_callback(
     func = import_attribute(name)
     with death_penalty_class(timeout or CALLBACK_TIMEOUT, JobTimeoutException, job_id=job.id):
         return func(job, job.connection, *args)
+
+
+class JobCallbacks:
+    """The callback fields and runners of ``Job`` (mixed into it)."""
+
+    id: str
+    _success_callback_name: Optional[str]
+    _success_callback_timeout: Optional[int]
+    _failure_callback_name: Optional[str]
+    _failure_callback_timeout: Optional[int]
+    _stopped_callback_name: Optional[str]
+    _stopped_callback_timeout: Optional[int]
+
+    def _callback(self, kind: str) -> Optional[Callable[..., Any]]:
+        name = getattr(self, f"_{kind}_callback_name")
+        return import_attribute(name) if name else None
+
+    @property
+    def success_callback(self) -> Optional[Callable[..., Any]]:
+        return self._callback("success")
+
+    @property
+    def failure_callback(self) -> Optional[Callable[..., Any]]:
+        return self._callback("failure")
+
+    @property
+    def stopped_callback(self) -> Optional[Callable[..., Any]]:
+        return self._callback("stopped")
+
+    @property
+    def success_callback_timeout(self) -> Optional[int]:
+        return self._success_callback_timeout
+
+    @property
+    def failure_callback_timeout(self) -> Optional[int]:
+        return self._failure_callback_timeout
+
+    @property
+    def stopped_callback_timeout(self) -> Optional[int]:
+        return self._stopped_callback_timeout
+
+    def execute_success_callback(self, death_penalty_class: type[BaseDeathPenalty], result: Any) -> None:
+        if self._success_callback_name:
+            logger.debug("Running success callback for %s", self.id)
+            execute_callback(
+                self, self._success_callback_name, self._success_callback_timeout, death_penalty_class, result
+            )
+
+    def execute_failure_callback(self, death_penalty_class: type[BaseDeathPenalty], *exc_info: Any) -> None:
+        if self._failure_callback_name:
+            logger.debug("Running failure callback for %s", self.id)
+            execute_callback(
+                self, self._failure_callback_name, self._failure_callback_timeout, death_penalty_class, *exc_info
+            )
+
+    def execute_stopped_callback(self, death_penalty_class: type[BaseDeathPenalty]) -> None:
+        if self._stopped_callback_name:
+            logger.debug("Running stopped callback for %s", self.id)
+            execute_callback(self, self._stopped_callback_name, self._stopped_callback_timeout, death_penalty_class)

@@ -40,6 +40,28 @@ class Dependency:
 Dependency.__module__ = "rq.job"
 
 
+def parse_depends_on(depends_on: Any) -> tuple[list[str], Optional[Dependency]]:
+    """Dependency ids (and the ``Dependency`` spec, if one was given) of a ``depends_on`` value."""
+    from .job import Job
+    from .job_validation import validate_job_id
+
+    spec = depends_on if isinstance(depends_on, Dependency) else None
+    items = spec.dependencies if spec else (depends_on if isinstance(depends_on, (list, tuple)) else [depends_on])
+    ids = []
+    for item in items:
+        if isinstance(item, Dependency):
+            spec = item
+            ids.extend(dep.id if isinstance(dep, Job) else dep for dep in item.dependencies)
+        elif isinstance(item, Job):
+            ids.append(item.id)
+        elif isinstance(item, str):
+            validate_job_id(item)
+            ids.append(item)
+        else:
+            raise ValueError(f"depends_on items must be Job objects, job ids or Dependency, got {item!r}")
+    return ids, spec
+
+
 def _met_statuses(job: "Job") -> set[str]:
     from .status import JobStatus
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import re
 import uuid
 import warnings
 from contextvars import ContextVar
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 from redis import Redis
 
 from . import layout
-from .callbacks import Callback, as_callback, execute_callback
+from .callbacks import Callback, JobCallbacks, as_callback
 from .connections import resolve_connection
 from .dependency import Dependency
 from .exceptions import (
@@ -29,12 +28,13 @@ from .exceptions import (
     NoSuchJobError,
     SerializationError,
 )
-from .layout import as_text, format_ts, parse_ts, utcnow
+from .job_hash import decode_job, encode_job, load_meta
+from .job_validation import check_ttl, describe_callable, parse_job_id, validate_job_id
+from .layout import as_text, format_ts, utcnow
 from .retry import Retry
 from .serializers import resolve_serializer
 from .status import JobStatus
-from .timeouts import BaseDeathPenalty
-from .utils import get_call_string, import_attribute, parse_timeout
+from .utils import get_call_string, import_attribute
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -59,22 +59,7 @@ __all__ = [
 logger = logging.getLogger("rq.job")
 
 UNEVALUATED = object()
-_JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-_DOTTED_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _current_jobs: ContextVar[tuple] = ContextVar("rq_current_jobs", default=())
-
-
-def validate_job_id(job_id: Any) -> None:
-    """Job ids are text of letters, digits, ``_`` and ``-`` (they become part of Redis keys)."""
-    if not isinstance(job_id, str):
-        raise TypeError(f"Job id must be a string, not {type(job_id).__name__}")
-    if not _JOB_ID_RE.match(job_id):
-        raise ValueError(f"Invalid job id {job_id!r}: use only letters, digits, '_' and '-'")
-
-
-def parse_job_id(job_or_execution_id: Union[str, bytes]) -> str:
-    """The job id of ``<job id>`` or ``<job id>:<execution id>``."""
-    return (as_text(job_or_execution_id) or "").split(":", 1)[0]
 
 
 def get_current_job(connection: Optional[Redis] = None, job_class: Any = None) -> Optional["Job"]:
@@ -85,48 +70,7 @@ def get_current_job(connection: Optional[Redis] = None, job_class: Any = None) -
     return jobs[-1] if jobs else None
 
 
-def _check_ttl(name: str, value: Any, allow_forever: bool) -> Optional[int]:
-    parsed = parse_timeout(value)
-    if parsed is None:
-        return None
-    if parsed == -1 and allow_forever:
-        return parsed
-    if parsed <= 0 if name in ("ttl", "job_timeout") else parsed < 0:
-        forever = " (use -1 for no limit)" if allow_forever else ""
-        raise ValueError(f"{name}={value!r} is not valid: expected a positive number of seconds{forever}")
-    return parsed
-
-
-def _describe_callable(func: Any) -> tuple[str, Any]:
-    """(func_name, instance) for what users may enqueue; refuses what a worker could never import."""
-    if isinstance(func, str):
-        if not _DOTTED_PATH_RE.match(func):
-            raise ValueError(f"{func!r} is not a valid function path: expected 'module.function'")
-        return func, None
-    if inspect.ismethod(func):
-        return func.__name__, func.__self__
-    if inspect.isfunction(func) or inspect.isbuiltin(func):
-        module = func.__module__
-        qualname = func.__qualname__
-        if "<lambda>" in qualname or "<locals>" in qualname:
-            raise ValueError(
-                f"Cannot enqueue {qualname}: lambdas and nested functions cannot be imported by a worker; "
-                "define the function at module level"
-            )
-        if module == "__main__":
-            raise ValueError(
-                f"Cannot enqueue {qualname} from the __main__ module: workers cannot import it; "
-                "move it to an importable module"
-            )
-        if module is None or module == "builtins":
-            return qualname, None
-        return f"{module}.{qualname}", None
-    if callable(func):
-        return "__call__", func
-    raise TypeError(f"Expected a function, a method, a callable object or a dotted path, got {func!r}")
-
-
-class Job:
+class Job(JobCallbacks):
     """A job: the call to make, its settings, and its state as stored in Redis."""
 
     redis_job_namespace_prefix = layout.JOB_PREFIX
@@ -220,14 +164,14 @@ class Job:
             raise TypeError(f"meta must be a dict, not {type(meta).__name__}")
 
         job = cls(id, connection=connection, serializer=serializer)
-        job._func_name, job._instance = _describe_callable(func)
+        job._func_name, job._instance = describe_callable(func)
         job._args, job._kwargs = args, kwargs
         job.origin = origin
         job.description = description or job.get_call_string()
-        job.timeout = _check_ttl("job_timeout", timeout, allow_forever=True)
-        job.result_ttl = _check_ttl("result_ttl", result_ttl, allow_forever=True)
-        job.failure_ttl = _check_ttl("failure_ttl", failure_ttl, allow_forever=True)
-        job.ttl = _check_ttl("ttl", ttl, allow_forever=False)
+        job.timeout = check_ttl("job_timeout", timeout, allow_forever=True)
+        job.result_ttl = check_ttl("result_ttl", result_ttl, allow_forever=True)
+        job.failure_ttl = check_ttl("failure_ttl", failure_ttl, allow_forever=True)
+        job.ttl = check_ttl("ttl", ttl, allow_forever=False)
         job._status = str(status.value if isinstance(status, JobStatus) else status or JobStatus.CREATED.value)
         job.meta = dict(meta or {})
         job.group_id = group_id
@@ -257,21 +201,9 @@ class Job:
         return job
 
     def _set_dependencies(self, depends_on: Any) -> None:
-        spec = depends_on if isinstance(depends_on, Dependency) else None
-        items = spec.dependencies if spec else (depends_on if isinstance(depends_on, (list, tuple)) else [depends_on])
-        ids = []
-        for item in items:
-            if isinstance(item, Dependency):
-                spec = item
-                ids.extend(dep.id if isinstance(dep, Job) else dep for dep in item.dependencies)
-            elif isinstance(item, Job):
-                ids.append(item.id)
-            elif isinstance(item, str):
-                validate_job_id(item)
-                ids.append(item)
-            else:
-                raise ValueError(f"depends_on items must be Job objects, job ids or Dependency, got {item!r}")
-        self._dependency_ids = ids
+        from .dependency import parse_depends_on
+
+        self._dependency_ids, spec = parse_depends_on(depends_on)
         if spec is not None:
             self.allow_dependency_failures = spec.allow_failure
             self.enqueue_at_front = spec.enqueue_at_front
@@ -419,178 +351,20 @@ class Job:
     @func.setter
     def func(self, value: Any) -> None:
         self._invalidate_data()
-        self._func_name, self._instance = _describe_callable(value)
+        self._func_name, self._instance = describe_callable(value)
 
     def get_call_string(self) -> Optional[str]:
         return get_call_string(self.func_name, self.args, self.kwargs, max_length=75)
 
-    # ---- callbacks -----------------------------------------------------------
-
-    def _callback(self, kind: str) -> Optional[Callable[..., Any]]:
-        name = getattr(self, f"_{kind}_callback_name")
-        return import_attribute(name) if name else None
-
-    @property
-    def success_callback(self) -> Optional[Callable[..., Any]]:
-        return self._callback("success")
-
-    @property
-    def failure_callback(self) -> Optional[Callable[..., Any]]:
-        return self._callback("failure")
-
-    @property
-    def stopped_callback(self) -> Optional[Callable[..., Any]]:
-        return self._callback("stopped")
-
-    @property
-    def success_callback_timeout(self) -> Optional[int]:
-        return self._success_callback_timeout
-
-    @property
-    def failure_callback_timeout(self) -> Optional[int]:
-        return self._failure_callback_timeout
-
-    @property
-    def stopped_callback_timeout(self) -> Optional[int]:
-        return self._stopped_callback_timeout
-
-    def execute_success_callback(self, death_penalty_class: type[BaseDeathPenalty], result: Any) -> None:
-        if self._success_callback_name:
-            logger.debug("Running success callback for %s", self.id)
-            execute_callback(
-                self, self._success_callback_name, self._success_callback_timeout, death_penalty_class, result
-            )
-
-    def execute_failure_callback(self, death_penalty_class: type[BaseDeathPenalty], *exc_info: Any) -> None:
-        if self._failure_callback_name:
-            logger.debug("Running failure callback for %s", self.id)
-            execute_callback(
-                self, self._failure_callback_name, self._failure_callback_timeout, death_penalty_class, *exc_info
-            )
-
-    def execute_stopped_callback(self, death_penalty_class: type[BaseDeathPenalty]) -> None:
-        if self._stopped_callback_name:
-            logger.debug("Running stopped callback for %s", self.id)
-            execute_callback(self, self._stopped_callback_name, self._stopped_callback_timeout, death_penalty_class)
-
-    # ---- encoding ------------------------------------------------------------
+    # ---- encoding (see rq.job_hash) -------------------------------------------------
 
     def to_dict(self, include_meta: bool = True, include_result: bool = True) -> dict[str, Any]:
         """The job hash fields, encoded as upstream RQ 2.x writes them."""
-        fields: dict[str, Any] = {
-            "created_at": format_ts(self.created_at),
-            "data": self.data,
-            "started_at": format_ts(self.started_at),
-            "ended_at": format_ts(self.ended_at),
-            "last_heartbeat": format_ts(self.last_heartbeat),
-            "worker_name": self.worker_name or "",
-            "group_id": self.group_id or "",
-            "success_callback_name": self._success_callback_name or "",
-            "failure_callback_name": self._failure_callback_name or "",
-            "stopped_callback_name": self._stopped_callback_name or "",
-        }
-        optional: dict[str, Any] = {
-            "status": self._status,
-            "origin": self.origin or None,
-            "description": self.description,
-            "enqueued_at": format_ts(self.enqueued_at) or None,
-            "timeout": layout.encode_int(self.timeout),
-            "result_ttl": layout.encode_int(self.result_ttl),
-            "failure_ttl": layout.encode_int(self.failure_ttl),
-            "ttl": layout.encode_int(self.ttl) if self.ttl else None,
-            "success_callback_timeout": layout.encode_int(self._success_callback_timeout),
-            "failure_callback_timeout": layout.encode_int(self._failure_callback_timeout),
-            "stopped_callback_timeout": layout.encode_int(self._stopped_callback_timeout),
-            "retries_left": layout.encode_int(self.retries_left),
-            "retry_intervals": None if self.retry_intervals is None else layout.encode_json(self.retry_intervals),
-            "enqueue_at_front_on_retry": "1" if self.enqueue_at_front_on_retry else None,
-            "number_of_retries": layout.encode_int(self.number_of_retries),
-            "repeats_left": layout.encode_int(self.repeats_left),
-            "repeat_intervals": None if self.repeat_intervals is None else layout.encode_json(self.repeat_intervals),
-        }
-        fields.update((name, value) for name, value in optional.items() if value is not None)
-        if self._dependency_ids:
-            fields["dependency_ids"] = layout.encode_json(self._dependency_ids)
-            fields["dependency_id"] = self._dependency_ids[0]
-        if self.allow_dependency_failures is not None:
-            fields["allow_dependency_failures"] = layout.encode_bool(self.allow_dependency_failures)
-        if self.enqueue_at_front is not None:
-            fields["enqueue_at_front"] = layout.encode_bool(self.enqueue_at_front)
-        if self.webhooks:
-            fields["webhooks"] = layout.encode_json([_webhook_dict(hook) for hook in self.webhooks])
-        if include_meta and self.meta:
-            fields["meta"] = self.serializer.dumps(self.meta)
-        if self._legacy_exc_info is not None:
-            fields["exc_info"] = layout.encode_legacy_exc_info(self._legacy_exc_info)
-        if include_result and self._legacy_result is not None:
-            fields["result"] = self.serializer.dumps(self._legacy_result)
-        return fields
+        return encode_job(self, include_meta=include_meta, include_result=include_result)
 
     def restore(self, raw: dict) -> None:
         """Load this job's fields from an HGETALL reply."""
-        fields = layout.decode_hash(raw)
-        if "data" not in fields:
-            raise NoSuchJobError(f"Unexpected job format (no data field) in {self.key}")
-        self.data = fields["data"]
-
-        def text(name: str) -> Optional[str]:
-            return as_text(fields.get(name)) or None
-
-        def integer(name: str) -> Optional[int]:
-            value = text(name)
-            return None if value is None else int(float(value))
-
-        self.created_at = parse_ts(fields.get("created_at")) or utcnow()
-        self.origin = text("origin") or ""
-        self.description = text("description")
-        self.enqueued_at = parse_ts(fields.get("enqueued_at"))
-        self.started_at = parse_ts(fields.get("started_at"))
-        self.ended_at = parse_ts(fields.get("ended_at"))
-        self.last_heartbeat = parse_ts(fields.get("last_heartbeat"))
-        self._status = text("status") or JobStatus.CREATED.value
-        self.worker_name = text("worker_name")
-        self.group_id = text("group_id")
-        self.timeout = integer("timeout")
-        self.result_ttl = integer("result_ttl")
-        self.failure_ttl = integer("failure_ttl")
-        self.ttl = integer("ttl")
-        self.retries_left = integer("retries_left")
-        self.retry_intervals = layout.decode_json(fields.get("retry_intervals"))
-        self.number_of_retries = integer("number_of_retries")
-        self.enqueue_at_front_on_retry = layout.decode_bool(fields.get("enqueue_at_front_on_retry")) or None
-        self.repeats_left = integer("repeats_left")
-        self.repeat_intervals = layout.decode_json(fields.get("repeat_intervals"))
-        for kind in ("success", "failure", "stopped"):
-            setattr(self, f"_{kind}_callback_name", text(f"{kind}_callback_name"))
-            setattr(self, f"_{kind}_callback_timeout", integer(f"{kind}_callback_timeout"))
-        dependency_ids = layout.decode_json(fields.get("dependency_ids"))
-        if dependency_ids is None and text("dependency_id"):
-            dependency_ids = [text("dependency_id")]
-        self._dependency_ids = [as_text(dep) for dep in dependency_ids or []]  # type: ignore[misc]
-        self.allow_dependency_failures = (
-            layout.decode_bool(fields["allow_dependency_failures"]) if "allow_dependency_failures" in fields else None
-        )
-        self.enqueue_at_front = layout.decode_bool(fields["enqueue_at_front"]) if "enqueue_at_front" in fields else None
-        self.webhooks = _restore_webhooks(layout.decode_json(fields.get("webhooks")) or [])
-        self.meta = self._load_meta(fields.get("meta"))
-        self._legacy_result = self._load_legacy_result(fields.get("result"))
-        self._legacy_exc_info = layout.decode_legacy_exc_info(fields.get("exc_info")) or None
-
-    def _load_meta(self, raw: Optional[bytes]) -> dict:
-        if not raw:
-            return {}
-        try:
-            return self.serializer.loads(raw)
-        except Exception:
-            return {"unserialized": raw}
-
-    def _load_legacy_result(self, raw: Optional[bytes]) -> Any:
-        if raw is None:
-            return None
-        try:
-            return self.serializer.loads(raw)
-        except Exception:
-            return as_text(raw)
+        decode_job(self, raw)
 
     # ---- persistence ---------------------------------------------------------
 
@@ -672,7 +446,7 @@ class Job:
 
     def get_meta(self, refresh: bool = True) -> dict:
         if refresh:
-            self.meta = self._load_meta(self.connection.hget(self.key, "meta"))
+            self.meta = load_meta(self, self.connection.hget(self.key, "meta"))
         return self.meta
 
     def save_meta(self) -> None:
@@ -915,18 +689,6 @@ class Job:
         if self.redis_server_version is None:
             self.redis_server_version = get_version(self.connection)
         return self.redis_server_version
-
-
-def _webhook_dict(hook: Any) -> dict:
-    return hook.to_dict() if hasattr(hook, "to_dict") else dict(hook)
-
-
-def _restore_webhooks(items: list) -> list:
-    try:
-        from .webhook import Webhook
-    except ImportError:  # pragma: no cover - webhook support is optional
-        return items
-    return [Webhook.from_dict(item) for item in items]
 
 
 def cancel_job(

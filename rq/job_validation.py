@@ -1,0 +1,72 @@
+"""What a job may be made of: ids, callables a worker can import, and time limits.
+
+Everything here runs before anything is written to Redis, so bad input fails at enqueue.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any, Optional, Union
+
+from .layout import as_text
+from .utils import parse_timeout
+
+__all__ = ["check_ttl", "describe_callable", "parse_job_id", "validate_job_id"]
+
+_JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_DOTTED_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def validate_job_id(job_id: Any) -> None:
+    """Job ids are text of letters, digits, ``_`` and ``-`` (they become part of Redis keys)."""
+    if not isinstance(job_id, str):
+        raise TypeError(f"Job id must be a string, not {type(job_id).__name__}")
+    if not _JOB_ID_RE.match(job_id):
+        raise ValueError(f"Invalid job id {job_id!r}: use only letters, digits, '_' and '-'")
+
+
+def parse_job_id(job_or_execution_id: Union[str, bytes]) -> str:
+    """The job id of ``<job id>`` or ``<job id>:<execution id>``."""
+    return (as_text(job_or_execution_id) or "").split(":", 1)[0]
+
+
+def check_ttl(name: str, value: Any, allow_forever: bool) -> Optional[int]:
+    parsed = parse_timeout(value)
+    if parsed is None:
+        return None
+    if parsed == -1 and allow_forever:
+        return parsed
+    if parsed <= 0 if name in ("ttl", "job_timeout") else parsed < 0:
+        forever = " (use -1 for no limit)" if allow_forever else ""
+        raise ValueError(f"{name}={value!r} is not valid: expected a positive number of seconds{forever}")
+    return parsed
+
+
+def describe_callable(func: Any) -> tuple[str, Any]:
+    """(func_name, instance) for what users may enqueue; refuses what a worker could never import."""
+    if isinstance(func, str):
+        if not _DOTTED_PATH_RE.match(func):
+            raise ValueError(f"{func!r} is not a valid function path: expected 'module.function'")
+        return func, None
+    if inspect.ismethod(func):
+        return func.__name__, func.__self__
+    if inspect.isfunction(func) or inspect.isbuiltin(func):
+        module = func.__module__
+        qualname = func.__qualname__
+        if "<lambda>" in qualname or "<locals>" in qualname:
+            raise ValueError(
+                f"Cannot enqueue {qualname}: lambdas and nested functions cannot be imported by a worker; "
+                "define the function at module level"
+            )
+        if module == "__main__":
+            raise ValueError(
+                f"Cannot enqueue {qualname} from the __main__ module: workers cannot import it; "
+                "move it to an importable module"
+            )
+        if module is None or module == "builtins":
+            return qualname, None
+        return f"{module}.{qualname}", None
+    if callable(func):
+        return "__call__", func
+    raise TypeError(f"Expected a function, a method, a callable object or a dotted path, got {func!r}")
