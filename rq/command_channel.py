@@ -224,8 +224,11 @@ class CommandChannel:
             return "reconnecting"
         if count < 1:
             self.resubscribes += 1
-            logger.warning("Worker %s: no subscriber on %s; reconnecting the listener to subscribe again",
-                           self.worker.key, self.worker.pubsub_channel_name)
+            logger.warning(
+                "Worker %s: no subscriber on %s; reconnecting the listener to subscribe again",
+                self.worker.key,
+                self.worker.pubsub_channel_name,
+            )
             # The listener thread is alive: let it reconnect (redis-py then subscribes again) rather
             # than starting a second listener that could share its connection.
             pubsub = self.worker.pubsub

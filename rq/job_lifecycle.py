@@ -149,8 +149,15 @@ def write_retry(
     return delay
 
 
-def write_returned_retry(job: "Job", queue: "Queue", pipe: "Pipeline", retry: Any, *, worker_name: str = "",
-                         execution: Optional["Execution"] = None) -> bool:
+def write_returned_retry(
+    job: "Job",
+    queue: "Queue",
+    pipe: "Pipeline",
+    retry: Any,
+    *,
+    worker_name: str = "",
+    execution: Optional["Execution"] = None,
+) -> bool:
     """The job returned a ``Retry``: run it again (type-4 result) or, past ``retry.max``, fail it (type 5).
 
     Returns True when the job will run again.
@@ -167,13 +174,15 @@ def write_returned_retry(job: "Job", queue: "Queue", pipe: "Pipeline", retry: An
         pipe.hset(job.key, mapping=job.to_dict(include_meta=False, include_result=False))
         if ttl > 0:
             pipe.expire(job.key, ttl)
-        Result.create_max_retries_exceeded(job, job.failure_ttl, return_value=retry, worker_name=worker_name,
-                                           execution=execution, pipeline=pipe)
+        Result.create_max_retries_exceeded(
+            job, job.failure_ttl, return_value=retry, worker_name=worker_name, execution=execution, pipeline=pipe
+        )
         pipe.exists(job.dependents_key)
         return False
     job.number_of_retries = done + 1
-    Result.create_retried(job, job.failure_ttl, return_value=retry, worker_name=worker_name, execution=execution,
-                          pipeline=pipe)
+    Result.create_retried(
+        job, job.failure_ttl, return_value=retry, worker_name=worker_name, execution=execution, pipeline=pipe
+    )
     delay = Retry.get_interval(done, retry.intervals)
     if delay > 0:
         job._status = JobStatus.SCHEDULED.value

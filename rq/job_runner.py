@@ -254,14 +254,16 @@ class JobRunner:
 
         def build(pipe: Any) -> None:
             self._write_worker_stats(pipe, job, succeeded=False)
-            retried[:] = [write_returned_retry(job, queue, pipe, retry, worker_name=self.name,
-                                               execution=self.execution)]
+            retried[:] = [
+                write_returned_retry(job, queue, pipe, retry, worker_name=self.name, execution=self.execution)
+            ]
 
         results = self.write_with_retry(build, f"record the retry of job {job.id}")
         self.execution = None
         if retried[0]:
-            logger.info("Worker %s: job %s asked to be retried (%d of %d)", self.name, job.id,
-                        job.number_of_retries, retry.max)
+            logger.info(
+                "Worker %s: job %s asked to be retried (%d of %d)", self.name, job.id, job.number_of_retries, retry.max
+            )
         else:
             logger.info("Worker %s: job %s exceeded its %d retries", self.name, job.id, retry.max)
             release_if_needed(job, results[-1])

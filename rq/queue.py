@@ -15,7 +15,7 @@ from redis import Redis, WatchError
 from . import layout
 from .connections import resolve_connection
 from .defaults import DEFAULT_JOB_TIMEOUT
-from .exceptions import DequeueTimeout, DuplicateJobError, NoSuchJobError
+from .exceptions import DuplicateJobError, NoSuchJobError
 from .job import Job, JobStatus
 from .layout import as_text, utcnow
 from .serializers import resolve_serializer
@@ -344,35 +344,16 @@ class Queue:
         cls, queue_keys: Sequence[str], timeout: Optional[int], connection: Optional[Redis] = None
     ) -> Optional[tuple[str, str]]:
         """(queue key, job id) from the first non-empty queue; ``timeout`` > 0 blocks, None does not."""
-        connection = resolve_connection(connection, "Queue.lpop")
-        if timeout is not None:
-            if timeout == 0:
-                raise ValueError("Indefinite blocking is not supported: use a positive timeout")
-            reply = connection.blpop(queue_keys, timeout)
-            if reply is None:
-                raise DequeueTimeout(timeout, queue_keys)
-            return as_text(reply[0]), as_text(reply[1])  # type: ignore[return-value]
-        for queue_key in queue_keys:
-            job_id = connection.lpop(queue_key)
-            if job_id is not None:
-                return queue_key, as_text(job_id)  # type: ignore[return-value]
-        return None
+        from .dequeue import pop_first
+
+        return pop_first(resolve_connection(connection, "Queue.lpop"), queue_keys, timeout)
 
     @classmethod
     def lmove(cls, connection: Redis, queue_key: str, timeout: Optional[int]) -> Optional[tuple[str, str]]:
         """Move one id into the queue's intermediate list, so it is never only in memory."""
-        intermediate = queue_key + ":intermediate"
-        if timeout is not None:
-            if timeout == 0:
-                raise ValueError("Indefinite blocking is not supported: use a positive timeout")
-            job_id = connection.blmove(queue_key, intermediate, timeout, "LEFT", "RIGHT")
-            if job_id is None:
-                raise DequeueTimeout(timeout, queue_key)
-        else:
-            job_id = connection.lmove(queue_key, intermediate, "LEFT", "RIGHT")
-            if job_id is None:
-                return None
-        return queue_key, as_text(job_id)  # type: ignore[return-value]
+        from .dequeue import move_first
+
+        return move_first(connection, queue_key, timeout)
 
     @classmethod
     def dequeue_any(
@@ -391,11 +372,10 @@ class Queue:
             popped = cls.lpop(list(by_key), timeout, connection=connection)
             if popped is None:
                 return None
-            queue_key, job_id = popped
-            queue = by_key[queue_key]
+            queue = by_key[popped[0]]
             job_cls = job_class or queue.job_class
             try:
-                job = job_cls.fetch(job_id, connection=connection, serializer=serializer or queue.serializer)
+                job = job_cls.fetch(popped[1], connection=connection, serializer=serializer or queue.serializer)
             except NoSuchJobError:
                 continue
             return job, queue

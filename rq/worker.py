@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import signal
 import sys
 import threading
@@ -41,14 +40,15 @@ from .defaults import (
     DEFAULT_RESULT_TTL,
     DEFAULT_WORKER_TTL,
 )
+from .dequeue import Dequeuer, DequeueStrategy
 from .exceptions import StopRequested
 from .job import Job
 from .job_runner import JobRunner
-from .layout import as_text, utcnow
+from .layout import utcnow
 from .logutils import setup_loghandlers
 from .maintenance import return_to_queue, run_maintenance
 from .queue import Queue
-from .resilience import REDIS_ERRORS, Backoff, Outage, _env_float
+from .resilience import REDIS_ERRORS, Backoff, Outage
 from .serializers import resolve_serializer
 from .timeouts import get_default_death_penalty_class
 from .utils import backend_class, get_version, import_attribute
@@ -82,11 +82,6 @@ logger = logging.getLogger("rq.worker")
 if logger.level == logging.NOTSET:
     logger.setLevel(logging.INFO)
 
-# Longest single blocking dequeue; the loop checks for stop requests between slices.
-DEQUEUE_BLOCK_SLICE = 1
-# Polling delays when a blocking move cannot be used (several queues, Redis < 6.2).
-DEQUEUE_POLL_INITIAL = 0.01
-DEQUEUE_POLL_MAX = _env_float("RQ_DEQUEUE_POLL_MAX", 0.25)
 # Socket timeout given to a worker connection that has none, so no call hangs forever.
 DEFAULT_SOCKET_TIMEOUT = 30.0
 # Seconds between suspension polls.
@@ -94,34 +89,12 @@ SUSPENSION_POLL_INTERVAL = 1.0
 # A second shutdown signal within this many seconds of the first is ignored (key bounce).
 COLD_SHUTDOWN_MIN_DELAY = 1.0
 
-# Pop the first available job id into its queue's intermediate list and read the job, in one
-# round trip. Returns "suspended" while rq:suspended exists.
-_DEQUEUE_SCRIPT = """
-if ARGV[2] ~= '' and redis.call('EXISTS', ARGV[2]) == 1 then
-  return 'suspended'
-end
-for _, key in ipairs(KEYS) do
-  local job_id = redis.call('LPOP', key)
-  if job_id then
-    redis.call('RPUSH', key .. ':intermediate', job_id)
-    return {key, job_id, redis.call('HGETALL', ARGV[1] .. job_id)}
-  end
-end
-return false
-"""
-
 
 class WorkerStatus(str, Enum):
     STARTED = "started"
     SUSPENDED = "suspended"
     BUSY = "busy"
     IDLE = "idle"
-
-
-class DequeueStrategy(str, Enum):
-    DEFAULT = "default"
-    ROUND_ROBIN = "round_robin"
-    RANDOM = "random"
 
 
 def _as_queues(
@@ -152,7 +125,7 @@ def _as_queues(
     return result
 
 
-class BaseWorker(WorkerRecord, JobRunner):
+class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
     """What every worker does: register, listen for commands, dequeue, run jobs, maintain."""
 
     death_penalty_class = get_default_death_penalty_class()
@@ -358,8 +331,12 @@ class BaseWorker(WorkerRecord, JobRunner):
             self.undelivered = None
             queue = next((q for q in self.queues if q.name == job.origin), None)
             if queue is not None and return_to_queue(queue, job.id, execution.id if execution else ""):
-                logger.info("Worker %s: put job %s back on %s (it could not start during the outage)",
-                            self.key, job.id, queue.name)
+                logger.info(
+                    "Worker %s: put job %s back on %s (it could not start during the outage)",
+                    self.key,
+                    job.id,
+                    queue.name,
+                )
 
     def bootstrap(
         self,
@@ -442,118 +419,6 @@ class BaseWorker(WorkerRecord, JobRunner):
         if time.monotonic() - self._last_heartbeat_at >= min(self.dequeue_timeout, 60):
             self.heartbeat()
             self._last_heartbeat_at = time.monotonic()
-
-    # ---- dequeueing ----------------------------------------------------------------------------
-
-    def _ordered_queues(self) -> list[Queue]:
-        return list(self.queues)
-
-    def reorder_queues(self, reference_queue: Queue) -> None:
-        """Apply the dequeue strategy after a job was taken from ``reference_queue``."""
-        if self._dequeue_strategy == DequeueStrategy.ROUND_ROBIN:
-            index = self.queues.index(reference_queue)
-            self.queues = self.queues[index + 1 :] + self.queues[: index + 1]
-        elif self._dequeue_strategy == DequeueStrategy.RANDOM:
-            random.shuffle(self.queues)
-
-    def _pop_ready(self) -> Union[None, str, tuple[Job, Queue]]:
-        """One non-blocking pass over the queues (in order); 'suspended' while suspended."""
-        if self._dequeue_script is None:
-            self._dequeue_script = self.connection.register_script(_DEQUEUE_SCRIPT)
-        while True:
-            reply = self._dequeue_script(
-                keys=[q.key for q in self.queues], args=[layout.JOB_PREFIX, layout.SUSPENDED_KEY]
-            )
-            if not reply:
-                return None
-            if isinstance(reply, (bytes, str)):
-                return "suspended"
-            queue_key, job_id, flat = as_text(reply[0]), as_text(reply[1]), reply[2]
-            queue = next(q for q in self.queues if q.key == queue_key)
-            raw = dict(zip(flat[::2], flat[1::2]))
-            found = self._job_from_hash(queue, job_id, raw)  # type: ignore[arg-type]
-            if found is not None:
-                return found
-
-    def _job_from_hash(self, queue: Queue, job_id: str, raw: dict) -> Optional[tuple[Job, Queue]]:
-        job = queue.job_class.from_hash(job_id, raw, self.connection, serializer=queue.serializer) if raw else None
-        if job is None:
-            # The hash expired (job ttl) or was deleted: nothing to run.
-            self.connection.lrem(queue.intermediate_queue_key, 1, job_id)
-            logger.debug("Worker %s: skipping job %s, its hash is gone", self.key, job_id)
-            return None
-        return job, queue
-
-    def _blocking_move(self, queue: Queue, timeout: int) -> Optional[tuple[Job, Queue]]:
-        job_id = as_text(self.connection.blmove(queue.key, queue.intermediate_queue_key, timeout, "LEFT", "RIGHT"))
-        if job_id is None:
-            return None
-        return self._job_from_hash(queue, job_id, self.connection.hgetall(layout.job_key(job_id)))
-
-    def _block_slice(self) -> float:
-        """How long one blocking dequeue may wait: well under the socket timeout, at most a second."""
-        socket_timeout = self.connection.connection_pool.connection_kwargs.get("socket_timeout")
-        if socket_timeout is None:
-            return DEQUEUE_BLOCK_SLICE
-        return max(0.1, min(DEQUEUE_BLOCK_SLICE, float(socket_timeout) / 2))
-
-    def _can_block(self) -> bool:
-        if len(self.queues) != 1:
-            return False
-        if self._supports_blmove is None:
-            self._supports_blmove = self.get_redis_server_version() >= (6, 2, 0)
-        return self._supports_blmove
-
-    def dequeue_job_and_maintain_ttl(
-        self, timeout: Optional[int], max_idle_time: Optional[int] = None
-    ) -> Optional[tuple[Job, Queue]]:
-        """The next job, heartbeating while idle; None when ``timeout`` is None (burst) and queues are empty.
-
-        Every dequeued id goes through the queue's intermediate list, so it is never only in
-        this process's memory; maintenance returns ids that a lost worker left there.
-        """
-        if self._state not in (WorkerStatus.IDLE, WorkerStatus.SUSPENDED):
-            self.set_state(WorkerStatus.IDLE)
-        self.procline(f"Listening on {','.join(self.queue_names())}")
-        idle_since = time.monotonic()
-        poll = DEQUEUE_POLL_INITIAL
-        while not self._stop_requested:
-            self._heartbeat_if_due()
-            if self.should_run_maintenance_tasks:
-                self.run_maintenance_tasks()
-            found = self._pop_ready()
-            self._redis_ok()
-            if found == "suspended":
-                if timeout is None:
-                    logger.info("Worker %s: suspended in burst mode, exiting", self.key)
-                    return None
-                self.check_for_suspension(burst=False)
-                continue
-            if found is not None:
-                job, queue = found  # type: ignore[misc]
-                self._log_dequeued(job, queue)
-                self.reorder_queues(queue)
-                return job, queue
-            if timeout is None:
-                return None
-            idle = time.monotonic() - idle_since
-            if max_idle_time is not None and idle >= max_idle_time:
-                return None
-            if self._can_block():
-                found = self._blocking_move(self.queues[0], self._block_slice())
-                if found is not None:
-                    self._log_dequeued(*found)
-                    return found
-            else:
-                self._stop_event.wait(poll)
-                poll = min(poll * 2, DEQUEUE_POLL_MAX)
-        raise StopRequested()
-
-    def _log_dequeued(self, job: Job, queue: Queue) -> None:
-        if self.log_job_description:
-            logger.info("Worker %s: %s: %s (%s)", self.name, queue.name, job.description, job.id)
-        else:
-            logger.info("Worker %s: %s: %s", self.name, queue.name, job.id)
 
     # ---- signals and shutdown ---------------------------------------------------------------------
 
