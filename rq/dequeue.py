@@ -133,11 +133,20 @@ class Dequeuer:
                 return found
 
     def _job_from_hash(self, queue: Queue, job_id: str, raw: dict) -> Optional[tuple[Job, Queue]]:
-        job = queue.job_class.from_hash(job_id, raw, self.connection, serializer=queue.serializer) if raw else None
-        if job is None:
+        if not raw:
             # The hash expired (job ttl) or was deleted: nothing to run.
             self.connection.lrem(queue.intermediate_queue_key, 1, job_id)
             logger.debug("Worker %s: skipping job %s, its hash is gone", self.key, job_id)
+            return None
+        job = queue.job_class(job_id, connection=self.connection, serializer=queue.serializer)
+        try:
+            job.restore(raw)
+        except Exception as exc:
+            from .job_lifecycle import fail_unreadable_job
+
+            reason = f"Job {job_id} could not be read from Redis: {type(exc).__name__}: {exc}"
+            logger.warning("Worker %s: %s; moved it to the failed registry", self.key, reason)
+            fail_unreadable_job(queue, job_id, reason)
             return None
         return job, queue
 

@@ -406,3 +406,24 @@ def delete_dependents(job: "Job", pipeline: Optional["Pipeline"] = None) -> None
     delete_dependents_of(job, pipe)
     if own:
         pipe.execute()
+
+
+def fail_unreadable_job(queue: "Queue", job_id: str, reason: str) -> None:
+    """Record as failed a dequeued job whose hash cannot be read (corrupt fields, no ``data``).
+
+    Only the fields a reader needs are written, so it shows up in the failed registry with
+    ``reason`` as its exc_info instead of silently disappearing.
+    """
+    key = layout.job_key(job_id)
+    with queue.connection.pipeline() as pipe:
+        pipe.hset(key, mapping={"status": JobStatus.FAILED.value, "ended_at": layout.format_ts(utcnow())})
+        pipe.expire(key, DEFAULT_FAILURE_TTL)
+        pipe.zadd(FailedJobRegistry(queue=queue).key, {job_id: layout.score_of() + DEFAULT_FAILURE_TTL})
+        pipe.xadd(
+            layout.results_key(job_id),
+            {"type": str(Result.Type.FAILED.value), "worker_name": "", "exc_string": layout.encode_exc_string(reason)},
+            maxlen=10,
+            approximate=True,
+        )
+        pipe.lrem(queue.intermediate_queue_key, 1, job_id)
+        pipe.execute()

@@ -74,10 +74,10 @@ class JobRunner:
         """Log the failure and run the handler chain; a handler returning False stops it."""
         exc_string = "".join(traceback.format_exception(*exc_info))
         logger.error(
-            "Worker %s: job %s (%s) raised an exception\n%s",
+            "Worker %s: job %s (%s) failed\n%s",
             self.name,
             job.id,
-            job.func_name if job._func_name is not None else "?",
+            job.description or job.id,
             exc_string,
             extra={"job_id": job.id, "worker_name": self.name},
         )
@@ -147,7 +147,7 @@ class JobRunner:
 
     def perform_job(self, job: "Job", queue: "Queue") -> bool:
         """Run the job under its time limit and record the outcome; True if it succeeded."""
-        self.procline(f"Processing {job.func_name} from {queue.name} since {utcnow():%H:%M:%S}")  # type: ignore[attr-defined]
+        self.procline(f"Processing {job.description or job.id} from {queue.name} since {utcnow():%H:%M:%S}")  # type: ignore[attr-defined]
         _connection_stack.append(self.connection)  # RQ 1.x jobs may call get_current_connection()
         try:
             timeout = job.timeout or self.queue_class.DEFAULT_TIMEOUT

@@ -112,3 +112,31 @@ def record_stopped(job: Any, connection: Any) -> None:
 
 def failing_callback(job: Any, connection: Any, *args: Any) -> None:
     raise RuntimeError("callback failed")
+
+
+def fail_until(redis_url: str, key: str, succeed_on: int) -> int:
+    """Fail until the call numbered ``succeed_on`` (counted in the Redis key ``key``)."""
+    calls = incr(redis_url, key)
+    if calls < succeed_on:
+        raise ValueError(f"attempt {calls} fails")
+    return calls
+
+
+def return_retry(max: int, interval: Any = 0) -> Any:
+    """A job that asks to be run again by returning a ``Retry``."""
+    from rq import Retry
+
+    return Retry(max=max, interval=interval)
+
+
+def record_failure_text(job: Any, connection: Any, exc_type: Any, exc_value: Any, tb: Any) -> None:
+    connection.rpush(f"callbacks:{job.id}", f"failure:{exc_type.__name__}:{exc_value}")
+
+
+def slow_callback(job: Any, connection: Any, *args: Any) -> None:
+    time.sleep(10)
+    connection.rpush(f"callbacks:{job.id}", "slow callback finished")
+
+
+def record_success_in_meta(job: Any, connection: Any, result: Any) -> None:
+    connection.rpush(f"callbacks:{job.id}", f"success:{result}:{job.get_status(refresh=True).value}")

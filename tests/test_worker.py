@@ -83,8 +83,9 @@ def test_horse_dying_on_its_own_leaves_job_failed(connection, func):
     job = queue.enqueue(func)
     after = queue.enqueue(jobs.add, 1, 1)
     killed = []
-    worker = Worker([queue], connection=connection,
-                    work_horse_killed_handler=lambda job, pid, status, rusage: killed.append(job.id))
+    worker = Worker(
+        [queue], connection=connection, work_horse_killed_handler=lambda job, pid, status, rusage: killed.append(job.id)
+    )
     worker.work(burst=True)
     assert job.get_status() == JobStatus.FAILED
     assert "Work-horse terminated unexpectedly" in job.exc_info
@@ -204,8 +205,9 @@ def test_burst_worker_exits_when_suspended(connection):
 def test_suspended_worker_waits_and_resumes(connection, redis_url, tmp_path):
     queue = Queue("susp", connection=connection)
     suspend(connection)
-    worker = WorkerProcess(redis_url, ["susp"], "--name", "sleepy", "--class", "rq.worker.SimpleWorker",
-                           log_path=tmp_path / "worker.log")
+    worker = WorkerProcess(
+        redis_url, ["susp"], "--name", "sleepy", "--class", "rq.worker.SimpleWorker", log_path=tmp_path / "worker.log"
+    )
     try:
         wait_for(lambda: connection.hget("rq:worker:sleepy", "state") == b"suspended", message="suspended state")
         job = queue.enqueue(jobs.add, 1, 2)
@@ -227,8 +229,10 @@ def test_dequeue_strategies(connection):
 
     def run(worker):
         worker.work(burst=True)
-        return sorted(Job.fetch_many([f"h{i}" for i in range(2)] + [f"l{i}" for i in range(2)], connection),
-                      key=lambda job: job.started_at)
+        return sorted(
+            Job.fetch_many([f"h{i}" for i in range(2)] + [f"l{i}" for i in range(2)], connection),
+            key=lambda job: job.started_at,
+        )
 
     order = [job.id for job in run(SimpleWorker([high, low], connection=connection))]
     assert order == ["h0", "h1", "l0", "l1"]
@@ -325,3 +329,121 @@ def test_heartbeat_ttl_is_bounded_by_timeout(connection):
     assert worker.get_heartbeat_ttl(job) == 64  # int(10 - 5.x) + 60
     job.timeout = -1
     assert worker.get_heartbeat_ttl(job) == 90
+
+
+class TaggedJob(Job):
+    """A custom job class, as users define to add behaviour."""
+
+    def perform(self):
+        self.meta["tagged"] = True
+        return super().perform()
+
+
+def test_custom_job_class_and_json_serializer(connection):
+    from rq.serializers import JSONSerializer
+
+    queue = Queue("custom", connection=connection, job_class=TaggedJob, serializer=JSONSerializer)
+    job = queue.enqueue(jobs.echo, 1, key="v")
+    worker = SimpleWorker([queue], connection=connection, job_class=TaggedJob, serializer="json")
+    worker.work(burst=True)
+    fetched = TaggedJob.fetch(job.id, connection=connection, serializer=JSONSerializer)
+    assert fetched.get_status() == JobStatus.FINISHED
+    assert fetched.return_value() == [[1], {"key": "v"}]
+
+
+def test_a_payload_from_another_serializer_fails_the_job_clearly(connection):
+    from rq.serializers import JSONSerializer
+
+    job = Queue("mixed", connection=connection).enqueue(jobs.add, 1, 2)  # pickled
+    worker = SimpleWorker(["mixed"], connection=connection, serializer=JSONSerializer)
+    worker.work(burst=True)
+    assert job.get_status() == JobStatus.FAILED
+    assert "Could not decode the data of job" in job.exc_info
+
+
+def test_timer_death_penalty_enforces_the_timeout(connection):
+    from rq.timeouts import TimerDeathPenalty
+
+    class ThreadSafeWorker(SimpleWorker):
+        death_penalty_class = TimerDeathPenalty
+
+    queue = Queue("timer", connection=connection)
+    job = queue.enqueue(jobs.sleep_for, 5, job_timeout=1)
+    ThreadSafeWorker([queue], connection=connection).work(burst=True)
+    assert job.get_status() == JobStatus.FAILED
+    assert "JobTimeoutException" in job.exc_info
+
+
+def test_no_timeout_with_minus_one(connection):
+    queue = Queue("forever", connection=connection)
+    job = queue.enqueue(jobs.sleep_for, 1.5, job_timeout=-1)
+    Worker([queue], connection=connection).work(burst=True)
+    assert job.get_status() == JobStatus.FINISHED
+
+
+def test_heroku_worker_warns_the_job_before_shutdown(connection, redis_url, tmp_path):
+    queue = Queue("heroku", connection=connection)
+    job = queue.enqueue(jobs.sleep_for, 30)
+    worker = WorkerProcess(
+        redis_url,
+        ["heroku"],
+        "--name",
+        "heroku",
+        "--class",
+        "tests.test_worker.QuickHerokuWorker",
+        log_path=tmp_path / "worker.log",
+    )
+    try:
+        wait_for(lambda: job.get_status() == JobStatus.STARTED, message="job to start")
+        worker.signal(signal.SIGTERM)
+        assert worker.wait() == 0
+    finally:
+        worker.stop()
+    assert job.get_status() == JobStatus.FAILED
+    assert "ShutDownImminentException" in job.exc_info
+
+
+from rq.worker import HerokuWorker  # noqa: E402
+
+
+class QuickHerokuWorker(HerokuWorker):
+    imminent_shutdown_delay = 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("data", None, "no data field"),
+        ("timeout", b"not-a-number", "ValueError"),
+        ("created_at", b"junk", "ValueError"),
+    ],
+)
+def test_corrupt_job_hash_fails_clearly_and_worker_goes_on(connection, field, value, reason):
+    queue = Queue("corrupt", connection=connection)
+    broken = queue.enqueue(jobs.add, 1, 1)
+    if value is None:
+        connection.hdel(broken.key, field)
+    else:
+        connection.hset(broken.key, field, value)
+    after = queue.enqueue(jobs.add, 2, 2)
+    SimpleWorker([queue], connection=connection).work(burst=True)
+    assert connection.hget(broken.key, "status") == b"failed"
+    assert broken.id in queue.failed_job_registry
+    from rq.results import Result as _Result
+
+    entries = connection.xrevrange(f"rq:results:{broken.id}", count=1)
+    from rq.layout import decode_exc_string
+
+    assert entries and entries[0][1][b"type"] == str(_Result.Type.FAILED.value).encode()
+    assert reason in decode_exc_string(entries[0][1][b"exc_string"])
+    assert after.get_status() == JobStatus.FINISHED
+
+
+def test_unserializable_and_large_results(connection):
+    queue = Queue("results", connection=connection)
+    odd = queue.enqueue(jobs.unserializable_result)
+    big = queue.enqueue(jobs.big_result, 5 * 1024 * 1024)
+    Worker([queue], connection=connection).work(burst=True)
+    assert odd.get_status() == JobStatus.FINISHED
+    assert odd.return_value() == "Unserializable return value"
+    assert len(big.return_value()) == 5 * 1024 * 1024
