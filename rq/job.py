@@ -39,6 +39,7 @@ from .utils import get_call_string, import_attribute
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
+    from .queue import Queue
     from .registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
     from .results import Result
 
@@ -625,6 +626,18 @@ class Job(JobCallbacks):
             return 0
         index = max(len(self.retry_intervals) - (self.retries_left or 0), 0)
         return self.retry_intervals[min(index, len(self.retry_intervals) - 1)]
+
+    def retry(self, queue: "Queue", pipeline: "Pipeline") -> None:
+        """Use up one retry and queue the writes that run the job again (now or after its interval)."""
+        from .job_lifecycle import plan_retry, write_retry
+
+        write_retry(self, queue, pipeline, plan_retry(self))
+
+    def send_webhooks(self, status: str, *, exc_string: Optional[str] = None) -> None:
+        """Call the job's webhooks registered for ``status`` ('finished' or 'failed'); errors are logged."""
+        for hook in self.webhooks:
+            if getattr(hook, "job_status", None) == status:
+                hook.send(self, exc_string=exc_string)
 
     def should_enqueue_at_front(self) -> bool:
         return bool(self.enqueue_at_front_on_retry and self.started_at is not None)

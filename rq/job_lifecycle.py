@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("rq.job")
 
 STOPPED_BY_USER = "Job stopped by user, work-horse terminated."
+# Separates a failed job's traceback from that of its failure callback, when both failed.
+FAILURE_CALLBACK_ERROR = "The failure callback raised as well:"
 _REGISTRY_KINDS = ("started", "finished", "failed", "deferred", "scheduled", "canceled")
 
 
@@ -89,7 +91,8 @@ def write_success(
         )
         FinishedJobRegistry(queue=queue).add(job, ttl=result_ttl, pipeline=pipe)
         if result_ttl > 0:
-            for key in (job.key, job.dependents_key, job.dependencies_key):
+            # The dependents set gets the same TTL when dependents are released (release_if_needed).
+            for key in (job.key, job.dependencies_key) if job.dependency_ids else (job.key,):
                 pipe.expire(key, result_ttl)
         else:
             pipe.persist(job.key)
@@ -116,19 +119,29 @@ def write_failure(
     pipe.exists(job.dependents_key)
 
 
+def plan_retry(job: "Job") -> int:
+    """Use up one retry of the job (in memory); returns the delay before it runs again.
+
+    Called once per failure, outside the write, so re-running a write through an outage
+    does not use up more retries.
+    """
+    delay = job.get_retry_interval()
+    job.retries_left = (job.retries_left or 1) - 1
+    job.ended_at = job.ended_at or utcnow()
+    return delay
+
+
 def write_retry(
     job: "Job",
     queue: "Queue",
     pipe: "Pipeline",
+    delay: int,
     exc_string: str = "",
     *,
     worker_name: str = "",
     execution: Optional["Execution"] = None,
-) -> int:
-    """Queue the writes that put a failed job back (now or after its retry interval); returns the delay."""
-    delay = job.get_retry_interval()
-    job.retries_left = (job.retries_left or 1) - 1
-    job.ended_at = job.ended_at or utcnow()
+) -> None:
+    """Queue the writes that put a failed job back, now or after ``delay`` seconds (see ``plan_retry``)."""
     end_execution(job, queue, execution, pipe)
     Result.create(
         job,
@@ -146,7 +159,19 @@ def write_retry(
         ScheduledJobRegistry(queue=queue).schedule(job, utcnow() + timedelta(seconds=delay), pipeline=pipe)
     else:
         queue._write_enqueue(job, pipe, at_front=at_front)
-    return delay
+
+
+def plan_returned_retry(job: "Job", retry: Any) -> Optional[int]:
+    """The job returned a ``Retry``: count it (in memory, once) and return the delay before the
+    next run, or None when ``retry.max`` is used up and the job fails."""
+    from .retry import Retry
+
+    done = job.number_of_retries or 0
+    job.ended_at = job.ended_at or utcnow()
+    if done >= retry.max:
+        return None
+    job.number_of_retries = done + 1
+    return Retry.get_interval(done, retry.intervals)
 
 
 def write_returned_retry(
@@ -154,20 +179,15 @@ def write_returned_retry(
     queue: "Queue",
     pipe: "Pipeline",
     retry: Any,
+    delay: Optional[int],
     *,
     worker_name: str = "",
     execution: Optional["Execution"] = None,
-) -> bool:
-    """The job returned a ``Retry``: run it again (type-4 result) or, past ``retry.max``, fail it (type 5).
-
-    Returns True when the job will run again.
-    """
-    from .retry import Retry
-
-    done = job.number_of_retries or 0
-    job.ended_at = job.ended_at or utcnow()
+) -> None:
+    """Queue the writes for a returned ``Retry`` (see ``plan_returned_retry``): run it again after
+    ``delay`` with a type-4 result, or (``delay`` None) fail it with a type-5 result."""
     end_execution(job, queue, execution, pipe)
-    if done >= retry.max:
+    if delay is None:
         job._status = JobStatus.FAILED.value
         ttl = job.failure_ttl if job.failure_ttl is not None else DEFAULT_FAILURE_TTL
         pipe.zadd(FailedJobRegistry(queue=queue).key, {job.id: layout.score_of() + ttl if ttl >= 0 else ttl})
@@ -178,12 +198,10 @@ def write_returned_retry(
             job, job.failure_ttl, return_value=retry, worker_name=worker_name, execution=execution, pipeline=pipe
         )
         pipe.exists(job.dependents_key)
-        return False
-    job.number_of_retries = done + 1
+        return
     Result.create_retried(
         job, job.failure_ttl, return_value=retry, worker_name=worker_name, execution=execution, pipeline=pipe
     )
-    delay = Retry.get_interval(done, retry.intervals)
     if delay > 0:
         job._status = JobStatus.SCHEDULED.value
         pipe.hset(job.key, mapping=job.to_dict(include_meta=False, include_result=False))
@@ -192,7 +210,6 @@ def write_returned_retry(
         queue._write_enqueue(job, pipe, at_front=retry.enqueue_at_front)
     pipe.persist(job.key)
     pipe.exists(job.dependents_key)
-    return True
 
 
 def release_if_needed(job: "Job", dependents_exist: Any) -> None:
@@ -201,15 +218,25 @@ def release_if_needed(job: "Job", dependents_exist: Any) -> None:
         from .dependency import release_dependents
 
         release_dependents(job)
+        ttl = job.get_result_ttl(DEFAULT_RESULT_TTL) if job._status == JobStatus.FINISHED.value else job.failure_ttl
+        if ttl and ttl > 0:
+            job.connection.expire(job.dependents_key, ttl)  # what is left waits for other dependencies
 
 
-def run_failure_callback(job: "Job", death_penalty_class: type, exc_info: tuple) -> Optional[str]:
-    """Run the failure callback; if it raises, return its traceback (it replaces the job's own)."""
+def run_failure_callback(
+    job: "Job", death_penalty_class: type, exc_info: tuple, exc_string: Optional[str] = None
+) -> Optional[str]:
+    """Run the failure callback; if it raises or times out, log it and return the text to record.
+
+    That text is the job's own traceback (``exc_string``, else formatted from ``exc_info``)
+    followed by the callback's, so the reason the job failed is never lost.
+    """
     try:
         job.execute_failure_callback(death_penalty_class, *exc_info)
     except Exception:
         logger.exception("Job %s: error while executing failure callback", job.id)
-        return traceback.format_exc()
+        own = exc_string if exc_string is not None else "".join(traceback.format_exception(*exc_info))
+        return f"{own.rstrip()}\n\n{FAILURE_CALLBACK_ERROR}\n{traceback.format_exc()}"
     return None
 
 
@@ -226,8 +253,8 @@ def record_failure(
 ) -> None:
     """Failure path outside a worker (sync mode, abandoned jobs): callback, handlers, retry or fail."""
     exc_info = exc_info or sys.exc_info()
-    callback_error = run_failure_callback(job, death_penalty_class, exc_info) if exc_info[0] else None
-    exc_string = callback_error or exc_string
+    if exc_info[0]:
+        exc_string = run_failure_callback(job, death_penalty_class, exc_info, exc_string) or exc_string
     for handler in exception_handlers:
         try:
             if handler(job, *exc_info) is False:
@@ -236,12 +263,13 @@ def record_failure(
             logger.exception("Job %s: exception handler %r failed", job.id, handler)
     with job.connection.pipeline() as pipe:
         if job.should_retry:
-            write_retry(job, queue, pipe, exc_string, worker_name=worker_name, execution=execution)
+            write_retry(job, queue, pipe, plan_retry(job), exc_string, worker_name=worker_name, execution=execution)
             pipe.execute()
             return
         write_failure(job, queue, pipe, exc_string, worker_name=worker_name, execution=execution)
         dependents_exist = pipe.execute()[-1]
     release_if_needed(job, dependents_exist)
+    job.send_webhooks("failed", exc_string=exc_string)
 
 
 def record_success(
@@ -254,25 +282,13 @@ def record_success(
     execution: Optional["Execution"] = None,
 ) -> None:
     """Success path outside a worker (sync mode): success callback, then the finished state."""
-    try:
-        job.execute_success_callback(death_penalty_class, return_value)
-    except Exception:
-        logger.exception("Job %s: error while executing success callback", job.id)
-        record_failure(
-            job,
-            queue,
-            traceback.format_exc(),
-            sys.exc_info(),
-            worker_name=worker_name,
-            death_penalty_class=death_penalty_class,
-            execution=execution,
-        )
-        return
+    job.execute_success_callback(death_penalty_class, return_value)
     with job.connection.pipeline() as pipe:
         write_success(job, queue, pipe, return_value, worker_name=worker_name, execution=execution)
         dependents_exist = pipe.execute()[-1]
     job._cached_return_value = return_value
     release_if_needed(job, dependents_exist)
+    job.send_webhooks("finished")
 
 
 def handle_abandoned_job(
@@ -321,6 +337,10 @@ def requeue_from_registry(registry: "BaseRegistry", job_or_id: Union["Job", str]
         job.ended_at = None
         job.worker_name = None
         job.exc_info = ""
+        # The failure TTL must not outlive the failure: a requeued job (and its dependents
+        # set) waits on the queue as long as it takes, unless it has a ttl of its own.
+        for key in (job.key, job.dependents_key, job.dependencies_key):
+            pipe.persist(key)
         queue._write_enqueue(job, pipe, at_front=at_front)
         pipe.execute()
     return job

@@ -11,16 +11,18 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from . import layout
 from .connections import _stack as _connection_stack
+from .defaults import WORKER_KEY_GRACE
 from .exceptions import ShutDownImminentException
 from .executions import Execution
 from .job_lifecycle import (
     STOPPED_BY_USER,
     end_execution,
+    plan_retry,
+    plan_returned_retry,
     release_if_needed,
     run_failure_callback,
     write_failure,
@@ -133,9 +135,14 @@ class JobRunner:
         with self.connection.pipeline() as pipe:
             job.started_at = utcnow()
             self.prepare_execution(job, pipeline=pipe)
-            self.set_state("busy", pipeline=pipe)  # type: ignore[attr-defined]
-            self.set_current_job_id(job.id, pipeline=pipe)  # type: ignore[attr-defined]
-            pipe.hset(self.key, mapping={"current_job_working_time": 0, "last_heartbeat": format_ts(utcnow())})
+            self._state, self._current_job_id = "busy", job.id  # type: ignore[attr-defined]
+            worker_fields = {
+                "state": "busy",
+                "current_job": job.id,
+                "current_job_working_time": 0,
+                "last_heartbeat": format_ts(utcnow()),
+            }
+            pipe.hset(self.key, mapping=worker_fields)
             pipe.expire(self.key, self.get_heartbeat_ttl(job))
             job.prepare_for_execution(self.name, pipe)
             if remove_from_intermediate_queue:
@@ -168,7 +175,6 @@ class JobRunner:
         finally:
             _connection_stack.pop()
         self.handle_job_success(job, queue, self._started_registry(job))
-        self._log_success(job, queue)
         return True
 
     def _log_success(self, job: "Job", queue: "Queue") -> None:
@@ -206,18 +212,36 @@ class JobRunner:
             self.connection_outage.recovered()
             return results
 
+    @staticmethod
+    def _working_time(job: "Job") -> float:
+        return (job.ended_at - job.started_at).total_seconds() if job.ended_at and job.started_at else 0.0
+
     def _write_worker_stats(self, pipe: Any, job: "Job", succeeded: bool) -> None:
-        """Counters, state and heartbeat of this worker, in the outcome's transaction."""
-        working_time = (job.ended_at - job.started_at) if job.ended_at and job.started_at else timedelta(0)
+        """Counters, state and heartbeat of this worker, in the outcome's transaction.
+
+        Only queues commands: the write may be run again through an outage.
+        """
+        pipe.hincrby(self.key, "successful_job_count" if succeeded else "failed_job_count", 1)
+        pipe.hincrbyfloat(self.key, "total_working_time", self._working_time(job))
+        pipe.hdel(self.key, "current_job")
+        self.last_heartbeat = utcnow()  # type: ignore[attr-defined]
+        worker_fields = {
+            "state": "idle",
+            "current_job_working_time": 0,
+            "last_heartbeat": format_ts(self.last_heartbeat),
+        }  # type: ignore[attr-defined]
+        pipe.hset(self.key, mapping=worker_fields)
+        pipe.expire(self.key, self.worker_ttl + WORKER_KEY_GRACE)  # type: ignore[attr-defined]
+
+    def _count_job(self, job: "Job", succeeded: bool) -> None:
+        """Mirror the counters just written in this process's attributes."""
         if succeeded:
-            self.increment_successful_job_count(pipeline=pipe)  # type: ignore[attr-defined]
+            self.successful_job_count += 1  # type: ignore[attr-defined]
         else:
-            self.increment_failed_job_count(pipeline=pipe)  # type: ignore[attr-defined]
-        self.increment_total_working_time(working_time, pipeline=pipe)  # type: ignore[attr-defined]
-        self.set_current_job_id(None, pipeline=pipe)  # type: ignore[attr-defined]
-        self.set_state("idle", pipeline=pipe)  # type: ignore[attr-defined]
-        pipe.hset(self.key, "current_job_working_time", 0)
-        self.heartbeat(pipeline=pipe)  # type: ignore[attr-defined]
+            self.failed_job_count += 1  # type: ignore[attr-defined]
+        self.total_working_time += self._working_time(job)  # type: ignore[attr-defined]
+        self._current_job_id = None  # type: ignore[attr-defined]
+        self._state = "idle"  # type: ignore[attr-defined]
 
     def handle_job_success(self, job: "Job", queue: "Queue", started_job_registry: "StartedJobRegistry") -> None:
         """Record the result, move the job to finished, release dependents, schedule a repeat."""
@@ -246,21 +270,23 @@ class JobRunner:
                 pipe.exists(job.dependents_key)
 
         results = self.write_with_retry(build, f"record the result of job {job.id}")
+        self._count_job(job, succeeded=True)
         self.execution = None
+        self._log_success(job, queue)
         release_if_needed(job, results[-1])
+        job.send_webhooks("finished")
 
     def _handle_returned_retry(self, job: "Job", queue: "Queue", retry: Any) -> None:
-        retried = []
+        delay = plan_returned_retry(job, retry)
 
         def build(pipe: Any) -> None:
             self._write_worker_stats(pipe, job, succeeded=False)
-            retried[:] = [
-                write_returned_retry(job, queue, pipe, retry, worker_name=self.name, execution=self.execution)
-            ]
+            write_returned_retry(job, queue, pipe, retry, delay, worker_name=self.name, execution=self.execution)
 
         results = self.write_with_retry(build, f"record the retry of job {job.id}")
+        self._count_job(job, succeeded=False)
         self.execution = None
-        if retried[0]:
+        if delay is not None:
             logger.info(
                 "Worker %s: job %s asked to be retried (%d of %d)", self.name, job.id, job.number_of_retries, retry.max
             )
@@ -279,11 +305,12 @@ class JobRunner:
         """Retry the job if its policy allows, else record it failed (or stopped); release dependents."""
         retry = status == JobStatus.FAILED and job.should_retry
         job.ended_at = job.ended_at or utcnow()
+        delay = plan_retry(job) if retry else 0
 
         def build(pipe: Any) -> None:
             self._write_worker_stats(pipe, job, succeeded=False)
             if retry:
-                write_retry(job, queue, pipe, exc_string, worker_name=self.name, execution=self.execution)
+                write_retry(job, queue, pipe, delay, exc_string, worker_name=self.name, execution=self.execution)
             elif self.disable_default_exception_handler and status == JobStatus.FAILED:
                 end_execution(job, queue, self.execution, pipe)
                 job.set_status(status, pipeline=pipe)
@@ -293,11 +320,15 @@ class JobRunner:
                 )
 
         results = self.write_with_retry(build, f"record the failure of job {job.id}")
+        self._count_job(job, succeeded=False)
         self.execution = None
         if retry:
             logger.info("Worker %s: job %s failed; retrying (%s retries left)", self.name, job.id, job.retries_left)
-        elif not (self.disable_default_exception_handler and status == JobStatus.FAILED):
+            return
+        if not (self.disable_default_exception_handler and status == JobStatus.FAILED):
             release_if_needed(job, results[-1])
+        if status == JobStatus.FAILED:
+            job.send_webhooks("failed", exc_string=exc_string)
 
     def handle_job_retry(
         self,

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from functools import total_ordering
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, Optional, Sequence, Union
 
-from redis import Redis, WatchError
+from redis import Redis, ResponseError, WatchError
 
 from . import layout
 from .connections import resolve_connection
@@ -103,9 +103,12 @@ class Queue:
         death_penalty_class: Optional[type[BaseDeathPenalty]] = None,
         **kwargs: Any,
     ) -> None:
-        if connection is not None and not hasattr(connection, "pipeline") and hasattr(default_timeout, "pipeline"):
+        if connection is not None and not hasattr(connection, "pipeline"):
             # RQ 1.x order: Queue(name, default_timeout, connection)
-            connection, default_timeout = default_timeout, connection
+            connection, default_timeout = (
+                (default_timeout if hasattr(default_timeout, "pipeline") else None),
+                connection,
+            )
         if "async" in kwargs:
             warnings.warn("Queue(async=...) is deprecated, use is_async=", DeprecationWarning, stacklevel=2)
             is_async = kwargs.pop("async")
@@ -248,7 +251,11 @@ class Queue:
 
     def get_job_position(self, job_or_id: Union[Job, str]) -> Optional[int]:
         job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
-        position = self.connection.lpos(self.key, job_id)
+        try:
+            position = self.connection.lpos(self.key, job_id)
+        except ResponseError:  # Redis < 6.0.6 has no LPOS
+            job_ids = self.get_job_ids()
+            return job_ids.index(job_id) if job_id in job_ids else None
         return None if position is None else int(position)
 
     # ---- registries ----------------------------------------------------------
@@ -282,7 +289,10 @@ class Queue:
     def compact(self) -> None:
         """Drop ids whose job hash no longer exists, keeping the order of the rest."""
         temporary = f"{layout.QUEUE_PREFIX}_compact:{uuid.uuid4()}"
-        self.connection.rename(self.key, temporary)
+        try:
+            self.connection.rename(self.key, temporary)
+        except ResponseError:
+            return  # no such queue: nothing to compact
         while True:
             job_id = as_text(self.connection.lpop(temporary))
             if job_id is None:
@@ -294,11 +304,14 @@ class Queue:
         """Remove every queued job (their hashes, dependents sets and results too); returns how many."""
         removed = 0
         while True:
-            job_ids = self.connection.lpop(self.key, 1000)
+            with self.connection.pipeline() as pipe:
+                pipe.lrange(self.key, 0, 999)
+                pipe.ltrim(self.key, 1000, -1)  # LPOP with a count needs Redis 6.2
+                job_ids = [as_text(job_id) for job_id in pipe.execute()[0]]
             if not job_ids:
                 return removed
             with self.connection.pipeline() as pipe:
-                for job_id in map(as_text, job_ids):
+                for job_id in job_ids:
                     pipe.delete(layout.job_key(job_id), layout.dependents_key(job_id), layout.results_key(job_id))  # type: ignore[arg-type]
                 pipe.execute()
             removed += len(job_ids)
@@ -611,7 +624,8 @@ class Queue:
     def enqueue_many(
         self, job_datas: Iterable[EnqueueData], pipeline: Optional["Pipeline"] = None, group_id: Optional[str] = None
     ) -> list[Job]:
-        """Enqueue many jobs in one pipeline; jobs with dependencies are handled one by one."""
+        """Enqueue many jobs in one pipeline; a job may depend on another job of the same batch."""
+        job_datas = list(job_datas)
         jobs = [
             self.create_job(
                 data.func,
@@ -635,15 +649,17 @@ class Queue:
             )
             for data in job_datas
         ]
-        fronts = [bool(data.at_front) for data in job_datas] if isinstance(job_datas, list) else [False] * len(jobs)
+        fronts = [bool(data.at_front) for data in job_datas]
         if not self._is_async:
             return [self.enqueue_job(job) for job in jobs]
+        from .dependency import defer_if_unmet
+
         own = pipeline is None
         pipe: Any = self.connection.pipeline() if own else pipeline
+        batch_ids = [job.id for job in jobs]
         for job, at_front in zip(jobs, fronts):
-            if job.dependency_ids:
-                self.enqueue_job(job, pipeline=pipe, at_front=at_front)
-            else:
+            job.origin = self.name
+            if not (job.dependency_ids and defer_if_unmet(self, job, pipeline=pipe, pending=batch_ids)):
                 self._write_enqueue(job, pipe, at_front=at_front)
         if group_id is not None:
             pipe.sadd(layout.group_key(group_id), *[job.id for job in jobs])

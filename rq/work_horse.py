@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import signal
+import sys
 import time
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -30,6 +31,23 @@ logger = logging.getLogger("rq.worker")
 SHUTDOWN_SIGNAL = signal.SIGKILL
 # Seconds a horse may run past its job timeout before the worker kills it.
 HORSE_OVERRUN_GRACE = 60
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill the horse if the worker dies (e.g. SIGKILL of the worker).
+
+    A horse left without its worker keeps running unwatched, with no heartbeats, and its job is
+    then recorded both as abandoned and as finished; dying with the worker keeps it abandoned.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def signal_name(signum: int) -> str:
@@ -85,6 +103,7 @@ class WorkHorse:
         """Entry point of the child process: perform the job, then exit without cleanup handlers."""
         random.seed()
         self._is_horse = True
+        _die_with_parent()
         self.setup_work_horse_signals()
         exit_code = 0
         try:

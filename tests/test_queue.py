@@ -160,3 +160,25 @@ def test_unique_jobs(connection):
 def test_queue_name_must_be_text(connection):
     with pytest.raises(ValueError):
         Queue("", connection=connection)
+
+
+def test_enqueue_many_with_a_dependency_inside_the_batch(connection):
+    queue = Queue(connection=connection)
+    parent = Queue.prepare_data(jobs.add, args=(1, 1), job_id="parent")
+    child = Queue.prepare_data(jobs.add, args=(2, 2), job_id="child", depends_on="parent")
+    queue.enqueue_many(iter([parent, child]))
+    assert queue.job_ids == ["parent"]
+    assert Job.fetch("child", connection=connection).get_status() == JobStatus.DEFERRED
+    assert "child" in queue.deferred_job_registry
+
+
+def test_1x_positional_timeout_inside_a_connection_block(connection):
+    with pytest.warns(DeprecationWarning), Connection(connection):
+        queue = Queue("legacy", 60)
+    assert queue.connection is connection and queue._default_timeout == 60
+
+
+def test_empty_and_compact_on_missing_queue(connection):
+    queue = Queue("nothing", connection=connection)
+    assert queue.empty() == 0
+    queue.compact()
