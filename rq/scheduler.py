@@ -658,6 +658,7 @@ def start_worker_scheduler(worker: "BaseWorker", burst: bool) -> RQScheduler:
         connection=worker.connection,
         serializer=worker.serializer,
         name=worker_scheduler_name(worker.name),
+        interval=getattr(worker, "scheduler_interval", 1),
         logging_level=worker_level or logging.INFO,
     )
     if burst:

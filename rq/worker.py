@@ -135,6 +135,8 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
     log_job_description = True
     exponential_backoff_factor = 2.0
     max_connection_wait_time = 60.0
+    # Seconds between two passes of the scheduler run by work(with_scheduler=True).
+    scheduler_interval: float = 1
 
     def __init__(
         self,

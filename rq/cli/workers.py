@@ -156,6 +156,13 @@ def _suspended(cli_config: CliConfig) -> bool:
 @click.option("--max-idle-time", type=int, help="Maximum seconds to stay alive without jobs to execute.")
 @click.option("--with-scheduler", "-s", is_flag=True, help="Run worker with scheduler.")
 @click.option(
+    "--scheduler-interval",
+    type=click.FloatRange(min=0.1),
+    default=1.0,
+    show_default=True,
+    help="Seconds between two passes of the worker's scheduler (with --with-scheduler).",
+)
+@click.option(
     "--dequeue-strategy",
     "-ds",
     default="default",
@@ -188,6 +195,7 @@ def worker(
     max_jobs: Optional[int],
     max_idle_time: Optional[int],
     with_scheduler: bool,
+    scheduler_interval: float,
     dequeue_strategy: str,
     command_channel_handler: Optional[str],
     sentry_dsn: Optional[str],
@@ -251,6 +259,7 @@ def worker(
     except Exception as exc:
         logger.debug("Could not create the worker", exc_info=True)
         raise click.ClickException(cli_config.scrub(f"Could not create the worker: {exc}")) from None
+    instance.scheduler_interval = scheduler_interval
     setup_sentry(cli_config, sentry_dsn, sentry_ca_certs, sentry_debug)
     try:
         instance.work(

@@ -198,6 +198,17 @@ def test_dequeue_strategy_and_scheduler_flag(redis_url: str, connection: redis.R
     assert all(job.get_status() == JobStatus.FINISHED for job in jobs)
 
 
+def test_scheduler_interval_option(redis_url: str, connection: redis.Redis) -> None:
+    from datetime import timedelta
+
+    job = Queue("later", connection=connection).enqueue_in(timedelta(seconds=-1), ADD, 2, 2)
+    result = run_rq("worker", "-b", "-s", "--scheduler-interval", "0.5", "--url", redis_url, "later")
+    assert result.returncode == 0, result.stderr
+    assert job.get_status() == JobStatus.FINISHED
+    bad = run_rq("worker", "-b", "--scheduler-interval", "0", "--url", redis_url, "later")
+    assert bad.returncode == 2 and "scheduler-interval" in bad.stderr
+
+
 def test_waits_for_redis_at_start(redis_factory: Callable, tmp_path: Path) -> None:
     server = redis_factory()
     url = server.url
