@@ -33,6 +33,14 @@ SHUTDOWN_SIGNAL = signal.SIGKILL
 HORSE_OVERRUN_GRACE = 60
 
 
+def _own_process_group(pid: int) -> None:
+    """Put the horse (``pid``, or 0 for this process) in a process group of its own."""
+    try:
+        os.setpgid(pid, 0 if pid == 0 else pid)
+    except OSError:
+        pass  # the child already did it, or already exited
+
+
 def _die_with_parent() -> None:
     """On Linux, have the kernel kill the horse if the worker dies (e.g. SIGKILL of the worker).
 
@@ -88,9 +96,11 @@ class WorkHorse:
         os.environ["RQ_JOB_ID"] = job.id
         child_pid = os.fork()
         if child_pid == 0:
-            os.setsid()
+            _own_process_group(0)
             self.main_work_horse(job, queue)
             os._exit(0)  # pragma: no cover - main_work_horse exits itself
+        # Both sides set the group, so a kill right after the fork can never reach ours.
+        _own_process_group(child_pid)
         self._horse_pid = child_pid
         self.procline(f"Forked {child_pid} at {time.time():.0f}")  # type: ignore[attr-defined]
 
@@ -127,7 +137,10 @@ class WorkHorse:
         if not self._horse_pid:
             return
         try:
-            os.killpg(os.getpgid(self._horse_pid), sig)
+            if os.getpgid(self._horse_pid) == self._horse_pid:
+                os.killpg(self._horse_pid, sig)
+            else:  # not (yet) in its own group: never signal the group it shares with us
+                os.kill(self._horse_pid, sig)
             logger.info("Worker %s: killed horse pid %s", self.name, self._horse_pid)
         except OSError as exc:
             if exc.errno != errno.ESRCH:
