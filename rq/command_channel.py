@@ -259,17 +259,20 @@ class CommandPubSub(PubSub):
 def stop_listener(
     pubsub: Optional["PubSub"], thread: Optional["PubSubWorkerThread"], stop: Optional[threading.Event]
 ) -> None:
-    """Stop a listener thread and close its connection without waiting on a dead socket."""
+    """Stop a listener thread without waiting for it, or on a dead socket.
+
+    A running thread leaves its loop within ``LISTENER_SLEEP_TIME`` and closes its own
+    connection (closing it from here could pull the socket from under its read); a thread
+    that already ended has closed it, and closing again is harmless.
+    """
     if stop is not None:
         stop.set()
     if thread is not None:
         thread.stop()
-        if thread is not threading.current_thread():
-            thread.join(timeout=LISTENER_JOIN_TIMEOUT)
+        if thread.is_alive():
+            return
     if pubsub is not None:
         try:
-            # Closing the socket ends the subscription on the server; an UNSUBSCRIBE could
-            # block on a dead connection.
-            pubsub.close()
+            pubsub.close()  # no UNSUBSCRIBE: it could block on a dead connection
         except Exception:
             pass

@@ -1,9 +1,12 @@
 """Taking jobs off queues: the worker's dequeue loop and its strategies.
 
-Every dequeued id first moves into its queue's intermediate list (``<queue key>:intermediate``)
-in the same atomic step that takes it off the queue, so it is never only in a worker's memory:
-if the worker dies before the job starts, maintenance puts the id back on the queue. One
-queue on Redis >= 6.2 is watched with a blocking move; several queues are polled.
+A job id is never only in a worker's memory. The usual path takes the next id off the
+queues and records the job's start (started registry, execution, job and worker fields) in
+one script, so the job moves from its queue to the started registry atomically, in one
+round trip. While the queues are empty, one queue on Redis >= 6.2 is watched with a
+blocking move into its intermediate list (``<queue key>:intermediate``), and the start is
+then recorded by a script that takes the id from there; several queues are polled.
+Maintenance puts back on their queue ids that a lost worker left in an intermediate list.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from . import layout
 from .exceptions import StopRequested
-from .layout import as_text
+from .layout import as_text, float_ts, format_ts, utcnow
 from .resilience import _env_float
 
 if TYPE_CHECKING:
@@ -31,8 +35,75 @@ DEQUEUE_BLOCK_SLICE = 1
 DEQUEUE_POLL_INITIAL = 0.01
 DEQUEUE_POLL_MAX = _env_float("RQ_DEQUEUE_POLL_MAX", 0.25)
 
-# Pop the first available job id into its queue's intermediate list and read the job, in one
-# round trip. Returns "suspended" while rq:suspended exists.
+# Take the next job and record its start, atomically. Returns "suspended" while ARGV[2]
+# exists; else {queue key, job id, job hash as a flat list, heartbeat TTL}, the TTL being 0
+# when the job was not started (its hash is gone or has no data); false when all are empty.
+# KEYS: the queue keys in the order to try, then the started-registry key of each.
+# ARGV: job key prefix, suspended key, mode ("pop", or "claim" to take ARGV[4] from the
+# intermediate list of the single queue), claimed id, worker key, worker name, execution
+# key prefix, executions key prefix, execution id, now as text, now as a float, now in whole
+# seconds, TTL rule ("fork" or "simple"), job monitoring interval, default job timeout.
+_TAKE_SCRIPT = """
+if ARGV[2] ~= '' and redis.call('EXISTS', ARGV[2]) == 1 then
+  return 'suspended'
+end
+local prefix, mode, claimed = ARGV[1], ARGV[3], ARGV[4]
+local worker_key, worker_name, exec_prefix, execs_prefix, exec_id = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local now_text, now_float, now = ARGV[10], ARGV[11], tonumber(ARGV[12])
+local rule, interval, default_timeout = ARGV[13], tonumber(ARGV[14]), tonumber(ARGV[15])
+local queues = #KEYS / 2
+for q = 1, queues do
+  local queue_key = KEYS[q]
+  local job_id
+  if mode == 'claim' then
+    if redis.call('LREM', queue_key .. ':intermediate', 1, claimed) == 1 then job_id = claimed end
+  else
+    job_id = redis.call('LPOP', queue_key)
+  end
+  if job_id then
+    local job_key = prefix .. job_id
+    local flat = redis.call('HGETALL', job_key)
+    local fields = {}
+    for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+    if not fields['data'] then
+      return {queue_key, job_id, flat, 0}
+    end
+    local timeout = tonumber(fields['timeout'] or '') or default_timeout
+    local ttl
+    if rule == 'simple' then
+      if timeout == -1 then ttl = 420 else ttl = timeout + 60 end
+    elseif timeout > 0 then
+      ttl = math.floor(math.min(timeout, interval)) + 60
+    else
+      ttl = interval + 60
+    end
+    local exec_key = exec_prefix .. job_id .. ':' .. exec_id
+    local execs_key = execs_prefix .. job_id
+    redis.call('HSET', exec_key, 'id', exec_id, 'created_at', now_float, 'last_heartbeat', now_float,
+               'worker_name', worker_name)
+    redis.call('EXPIRE', exec_key, ttl)
+    redis.call('ZADD', execs_key, now + ttl + 60, exec_id)
+    redis.call('EXPIRE', execs_key, ttl + 60)
+    redis.call('ZADD', KEYS[queues + q], now + ttl, job_id .. ':' .. exec_id)
+    redis.call('HSET', worker_key, 'state', 'busy', 'current_job', job_id, 'current_job_working_time', 0,
+               'last_heartbeat', now_text)
+    redis.call('EXPIRE', worker_key, ttl)
+    redis.call('HSET', job_key, 'status', 'started', 'started_at', now_text, 'worker_name', worker_name,
+               'last_heartbeat', now_text, 'ended_at', '')
+    if fields['ttl'] and fields['ttl'] ~= '' then
+      redis.call('PERSIST', job_key)
+    end
+    return {queue_key, job_id, flat, ttl}
+  end
+  if mode == 'claim' then
+    return false
+  end
+end
+return false
+"""
+
+# Pop the first available job id into its queue's intermediate list and read the job, for
+# workers that override how a job start is recorded (``prepare_job_execution``).
 _DEQUEUE_SCRIPT = """
 if ARGV[2] ~= '' and redis.call('EXISTS', ARGV[2]) == 1 then
   return 'suspended'
@@ -102,8 +173,11 @@ class Dequeuer:
     _stop_event: Any
     _state: str
     _dequeue_strategy: "DequeueStrategy"
-    _dequeue_script: Any
     _supports_blmove: Optional[bool]
+    # (execution id, queues) while a take-and-start call is in flight; see recover_pending_start().
+    _pending_start: Optional[tuple[str, list]] = None
+    # The job whose start the last dequeue already recorded (execute_job skips prepare for it).
+    _started_job_id: Optional[str] = None
 
     def reorder_queues(self, reference_queue: Queue) -> None:
         """Apply the dequeue strategy after a job was taken from ``reference_queue``."""
@@ -113,47 +187,142 @@ class Dequeuer:
         elif self._dequeue_strategy == DequeueStrategy.RANDOM:
             random.shuffle(self.queues)
 
+    def _script(self, name: str, source: str) -> Any:
+        script = getattr(self, name, None)
+        if script is None:
+            script = self.connection.register_script(source)
+            setattr(self, name, script)
+        return script
+
+    def _takes_atomically(self) -> bool:
+        """True unless a subclass changed how a job start is recorded (then the generic path runs)."""
+        from .job_runner import JobRunner
+
+        cls = type(self)
+        return (
+            cls.prepare_job_execution is JobRunner.prepare_job_execution  # type: ignore[attr-defined]
+            and cls.prepare_execution is JobRunner.prepare_execution  # type: ignore[attr-defined]
+            and getattr(cls.get_heartbeat_ttl, "ttl_rule", None) is not None  # type: ignore[attr-defined]
+        )
+
     def _pop_ready(self) -> Union[None, str, tuple[Job, Queue]]:
         """One non-blocking pass over the queues (in order); 'suspended' while suspended."""
-        if self._dequeue_script is None:
-            self._dequeue_script = self.connection.register_script(_DEQUEUE_SCRIPT)
+        if self._takes_atomically():
+            while True:
+                found = self._take(self.queues)
+                if found is not False:
+                    return found  # type: ignore[return-value]
+        script = self._script("_dequeue_script", _DEQUEUE_SCRIPT)
         while True:
-            reply = self._dequeue_script(
-                keys=[q.key for q in self.queues], args=[layout.JOB_PREFIX, layout.SUSPENDED_KEY]
-            )
+            reply = script(keys=[q.key for q in self.queues], args=[layout.JOB_PREFIX, layout.SUSPENDED_KEY])
             if not reply:
                 return None
             if isinstance(reply, (bytes, str)):
                 return "suspended"
             queue_key, job_id, flat = as_text(reply[0]), as_text(reply[1]), reply[2]
             queue = next(q for q in self.queues if q.key == queue_key)
-            raw = dict(zip(flat[::2], flat[1::2]))
-            found = self._job_from_hash(queue, job_id, raw)  # type: ignore[arg-type]
+            found = self._job_from_hash(queue, job_id, dict(zip(flat[::2], flat[1::2])))  # type: ignore[arg-type]
             if found is not None:
                 return found
 
-    def _job_from_hash(self, queue: Queue, job_id: str, raw: dict) -> Optional[tuple[Job, Queue]]:
+    def _take(self, queues: list[Queue], claimed: str = "") -> Union[None, bool, str, tuple[Job, Queue]]:
+        """Take the next job (or the ``claimed`` id from the intermediate list) and record its start.
+
+        Returns the job, None when the queues are empty, "suspended", or False when the id
+        taken could not run (its hash is gone or unreadable) and the caller should go on.
+        """
+        from .executions import Execution
+
+        if self._pending_start is not None:
+            self.recover_pending_start()  # a previous call was cut off: settle it first
+        script = self._script("_take_script", _TAKE_SCRIPT)
+        now = utcnow()
+        execution_id = uuid.uuid4().hex
+        ttl_rule = type(self).get_heartbeat_ttl.ttl_rule  # type: ignore[attr-defined]
+        # Until the reply arrives, the start may be recorded in Redis without us knowing the job.
+        self._pending_start = (execution_id, queues)
+        reply = script(
+            keys=[q.key for q in queues] + [layout.registry_key("started", q.name) for q in queues],
+            args=[
+                layout.JOB_PREFIX, "" if claimed else layout.SUSPENDED_KEY, "claim" if claimed else "pop", claimed,
+                self.key, self.name, layout.EXECUTION_PREFIX, layout.EXECUTIONS_PREFIX, execution_id,
+                format_ts(now), float_ts(now.timestamp()), int(now.timestamp()), ttl_rule,
+                self.job_monitoring_interval, self.queue_class.DEFAULT_TIMEOUT,
+            ],
+        )  # fmt: skip
+        self._pending_start = None
+        if not reply:
+            return None
+        if isinstance(reply, (bytes, str)):
+            return "suspended"
+        queue_key, job_id, flat, ttl = as_text(reply[0]), as_text(reply[1]), reply[2], int(reply[3])
+        queue = next(q for q in queues if q.key == queue_key)
+        raw = dict(zip(flat[::2], flat[1::2]))
+        if not ttl:
+            return self._job_from_hash(queue, job_id, raw, in_intermediate=False) or False  # type: ignore[arg-type]
+        job = queue.job_class(job_id, connection=self.connection, serializer=queue.serializer)
+        try:
+            job.restore(raw)
+        except Exception as exc:
+            self._fail_unreadable(queue, job_id, exc, execution_id)  # type: ignore[arg-type]
+            return False
+        job.started_at = job.last_heartbeat = now
+        job.ended_at = None
+        job.worker_name = self.name
+        job._status = "started"
+        self.execution = Execution(execution_id, job.id, self.connection, worker_name=self.name)
+        self.execution.created_at = self.execution.last_heartbeat = now
+        self._state, self._current_job_id, self._started_job_id = "busy", job.id, job.id
+        return job, queue
+
+    def _job_from_hash(
+        self, queue: Queue, job_id: str, raw: dict, in_intermediate: bool = True
+    ) -> Optional[tuple[Job, Queue]]:
         if not raw:
             # The hash expired (job ttl) or was deleted: nothing to run.
-            self.connection.lrem(queue.intermediate_queue_key, 1, job_id)
+            if in_intermediate:
+                self.connection.lrem(queue.intermediate_queue_key, 1, job_id)
             logger.debug("Worker %s: skipping job %s, its hash is gone", self.key, job_id)
             return None
         job = queue.job_class(job_id, connection=self.connection, serializer=queue.serializer)
         try:
             job.restore(raw)
         except Exception as exc:
-            from .job_lifecycle import fail_unreadable_job
-
-            reason = f"Job {job_id} could not be read from Redis: {type(exc).__name__}: {exc}"
-            logger.warning("Worker %s: %s; moved it to the failed registry", self.key, reason)
-            fail_unreadable_job(queue, job_id, reason)
+            self._fail_unreadable(queue, job_id, exc)
             return None
         return job, queue
 
-    def _blocking_move(self, queue: Queue, timeout: int) -> Optional[tuple[Job, Queue]]:
+    def _fail_unreadable(self, queue: Queue, job_id: str, exc: Exception, execution_id: str = "") -> None:
+        from .job_lifecycle import fail_unreadable_job
+
+        reason = f"Job {job_id} could not be read from Redis: {type(exc).__name__}: {exc}"
+        logger.warning("Worker %s: %s; moved it to the failed registry", self.key, reason)
+        fail_unreadable_job(queue, job_id, reason, execution_id)
+
+    def recover_pending_start(self) -> None:
+        """After Redis came back: a start recorded for a job this worker never received is undone."""
+        from .maintenance import return_to_queue
+
+        pending, self._pending_start = self._pending_start, None
+        if pending is None:
+            return
+        execution_id, queues = pending
+        for queue in queues:
+            started_key = layout.registry_key("started", queue.name)
+            for member, _ in self.connection.zscan_iter(started_key, match=f"*:{execution_id}"):
+                job_id = layout.split_composite_member(member)[0]
+                if return_to_queue(queue, job_id, execution_id):
+                    logger.info(
+                        "Worker %s: put job %s back on %s (its start was cut off)", self.key, job_id, queue.name
+                    )
+
+    def _blocking_move(self, queue: Queue, timeout: float) -> Optional[tuple[Job, Queue]]:
         job_id = as_text(self.connection.blmove(queue.key, queue.intermediate_queue_key, timeout, "LEFT", "RIGHT"))
         if job_id is None:
             return None
+        if self._takes_atomically():
+            found = self._take([queue], claimed=job_id)
+            return found if isinstance(found, tuple) else None
         return self._job_from_hash(queue, job_id, self.connection.hgetall(layout.job_key(job_id)))
 
     def _block_slice(self) -> float:

@@ -67,19 +67,23 @@ def write_success(
     worker_name: str = "",
     execution: Optional["Execution"] = None,
     default_result_ttl: int = DEFAULT_RESULT_TTL,
-) -> None:
+) -> Optional[int]:
     """Queue the writes that record a successful run and end with ``EXISTS <dependents key>``.
 
     With ``result_ttl`` 0 nothing is kept (the dependents set stays until they are released).
+    Only the fields that changed are written; the position of that HSET in ``pipe`` is
+    returned so the caller can check with ``restore_lost_hash`` that the hash still existed.
     """
     result_ttl = job.get_result_ttl(default_result_ttl)
     job.ended_at = job.ended_at or utcnow()
     job._status = JobStatus.FINISHED.value
     end_execution(job, queue, execution, pipe)
+    status_write = None
     if result_ttl == 0:
         pipe.delete(job.key, job.dependencies_key, layout.results_key(job.id))
     else:
-        pipe.hset(job.key, mapping=job.to_dict(include_meta=False, include_result=False))
+        status_write = len(pipe)
+        pipe.hset(job.key, mapping={"status": job._status, "ended_at": layout.format_ts(job.ended_at)})
         Result.create(
             job,
             Result.Type.SUCCESSFUL,
@@ -97,6 +101,18 @@ def write_success(
         else:
             pipe.persist(job.key)
     pipe.exists(job.dependents_key)
+    return status_write
+
+
+def restore_lost_hash(job: "Job", replies: list, status_write: Optional[int], ttl: Optional[int]) -> None:
+    """If the outcome's HSET created the job hash (Redis lost it while the job ran), write it in full."""
+    if status_write is None or not replies[status_write]:
+        return  # the fields existed: the hash was there
+    with job.connection.pipeline() as pipe:
+        pipe.hset(job.key, mapping=job.to_dict(include_meta=False, include_result=False))
+        if ttl and ttl > 0:
+            pipe.expire(job.key, ttl)
+        pipe.execute()
 
 
 def write_failure(
@@ -213,14 +229,35 @@ def write_returned_retry(
 
 
 def release_if_needed(job: "Job", dependents_exist: Any) -> None:
-    """Release dependents after an outcome was recorded, if the job has any."""
-    if dependents_exist:
-        from .dependency import release_dependents
+    """Release dependents after an outcome was recorded, if the job has any.
 
-        release_dependents(job)
-        ttl = job.get_result_ttl(DEFAULT_RESULT_TTL) if job._status == JobStatus.FINISHED.value else job.failure_ttl
-        if ttl and ttl > 0:
-            job.connection.expire(job.dependents_key, ttl)  # what is left waits for other dependencies
+    The outcome is already stored, so a Redis fault here must not lose the release: it is
+    tried again with backoff until Redis answers (a release is safe to repeat).
+    """
+    if not dependents_exist:
+        return
+    from .resilience import REDIS_ERRORS, Backoff, Outage
+
+    outage = Outage(logger, f"Job {job.id}", "the release of its dependents")
+    backoff = Backoff()
+    while True:
+        try:
+            _release(job)
+        except REDIS_ERRORS as exc:
+            outage.failed(exc)
+            backoff.sleep()
+            continue
+        outage.recovered()
+        return
+
+
+def _release(job: "Job") -> None:
+    from .dependency import release_dependents
+
+    release_dependents(job)
+    ttl = job.get_result_ttl(DEFAULT_RESULT_TTL) if job._status == JobStatus.FINISHED.value else job.failure_ttl
+    if ttl and ttl > 0:
+        job.connection.expire(job.dependents_key, ttl)  # what is left waits for other dependencies
 
 
 def run_failure_callback(
@@ -284,8 +321,10 @@ def record_success(
     """Success path outside a worker (sync mode): success callback, then the finished state."""
     job.execute_success_callback(death_penalty_class, return_value)
     with job.connection.pipeline() as pipe:
-        write_success(job, queue, pipe, return_value, worker_name=worker_name, execution=execution)
-        dependents_exist = pipe.execute()[-1]
+        status_write = write_success(job, queue, pipe, return_value, worker_name=worker_name, execution=execution)
+        replies = pipe.execute()
+    restore_lost_hash(job, replies, status_write, job.get_result_ttl(DEFAULT_RESULT_TTL))
+    dependents_exist = replies[-1]
     job._cached_return_value = return_value
     release_if_needed(job, dependents_exist)
     job.send_webhooks("finished")
@@ -315,10 +354,28 @@ def handle_abandoned_job(
         message,
         exc_info,
         worker_name="",
-        death_penalty_class=registry.death_penalty_class,
+        death_penalty_class=_usable_here(registry.death_penalty_class),
         execution=execution,
         exception_handlers=exception_handlers,
     )
+
+
+def _usable_here(death_penalty_class: type) -> type:
+    """The death penalty for a callback run here: signals only work in the main thread.
+
+    Abandoned jobs are also recovered by whoever counts the started registry, which may be
+    a thread of a web application.
+    """
+    import threading
+
+    from .timeouts import TimerDeathPenalty, UnixSignalDeathPenalty
+
+    if (
+        issubclass(death_penalty_class, UnixSignalDeathPenalty)
+        and threading.current_thread() is not threading.main_thread()
+    ):
+        return TimerDeathPenalty
+    return death_penalty_class
 
 
 def requeue_from_registry(registry: "BaseRegistry", job_or_id: Union["Job", str], at_front: bool = False) -> "Job":
@@ -408,6 +465,7 @@ def delete_job(
 
 
 def delete_dependents_of(job: "Job", pipe: Any) -> None:
+    """Queue the deletion of every dependent of ``job`` (not their own dependents) on ``pipe``."""
     for dependent in job.connection.smembers(job.dependents_key):
         dependent_id = layout.as_text(dependent)
         if dependent_id == job.id:
@@ -421,14 +479,16 @@ def delete_dependents_of(job: "Job", pipe: Any) -> None:
 
 
 def delete_dependents(job: "Job", pipeline: Optional["Pipeline"] = None) -> None:
+    """Delete every dependent of ``job`` (executed at once unless a ``pipeline`` is given)."""
     own = pipeline is None
     pipe: Any = job.connection.pipeline() if own else pipeline
     delete_dependents_of(job, pipe)
+    pipe.delete(job.dependents_key)
     if own:
         pipe.execute()
 
 
-def fail_unreadable_job(queue: "Queue", job_id: str, reason: str) -> None:
+def fail_unreadable_job(queue: "Queue", job_id: str, reason: str, execution_id: str = "") -> None:
     """Record as failed a dequeued job whose hash cannot be read (corrupt fields, no ``data``).
 
     Only the fields a reader needs are written, so it shows up in the failed registry with
@@ -446,4 +506,8 @@ def fail_unreadable_job(queue: "Queue", job_id: str, reason: str) -> None:
             approximate=True,
         )
         pipe.lrem(queue.intermediate_queue_key, 1, job_id)
+        if execution_id:  # its start was already recorded
+            pipe.zrem(StartedJobRegistry(queue=queue).key, layout.composite_member(job_id, execution_id))
+            pipe.delete(layout.execution_key(job_id, execution_id))
+            pipe.zrem(layout.executions_key(job_id), execution_id)
         pipe.execute()

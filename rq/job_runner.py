@@ -14,8 +14,8 @@ import traceback
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from . import layout
+from .batch import AtomicBatch
 from .connections import _stack as _connection_stack
-from .defaults import WORKER_KEY_GRACE
 from .exceptions import ShutDownImminentException
 from .executions import Execution
 from .job_lifecycle import (
@@ -24,6 +24,7 @@ from .job_lifecycle import (
     plan_retry,
     plan_returned_retry,
     release_if_needed,
+    restore_lost_hash,
     run_failure_callback,
     write_failure,
     write_retry,
@@ -101,6 +102,16 @@ class JobRunner:
             return int(min(job.timeout - elapsed, self.job_monitoring_interval)) + 60
         return self.job_monitoring_interval + 60
 
+    # The dequeue script applies the same rule when it records a start (rq.dequeue).
+    get_heartbeat_ttl.ttl_rule = "fork"  # type: ignore[attr-defined]
+
+    def start_job(self, job: "Job") -> None:
+        """Record the job's start, unless the dequeue already did it in the same step."""
+        if self._started_job_id == job.id:  # type: ignore[attr-defined]
+            self._started_job_id = None
+            return
+        self.prepare_job_execution(job, remove_from_intermediate_queue=True)
+
     def prepare_execution(self, job: "Job", pipeline: Optional["Pipeline"] = None) -> Execution:
         """Create the execution record (and its started-registry entry) on ``pipeline``."""
         own = pipeline is None
@@ -132,7 +143,7 @@ class JobRunner:
             raise
 
     def _write_start(self, job: "Job", remove_from_intermediate_queue: bool) -> None:
-        with self.connection.pipeline() as pipe:
+        with AtomicBatch(self.connection) as pipe:
             job.started_at = utcnow()
             self.prepare_execution(job, pipeline=pipe)
             self._state, self._current_job_id = "busy", job.id  # type: ignore[attr-defined]
@@ -201,9 +212,9 @@ class JobRunner:
         backoff = Backoff()
         while True:
             try:
-                with self.connection.pipeline() as pipe:
-                    build(pipe)
-                    results = pipe.execute()
+                batch = AtomicBatch(self.connection)
+                build(batch)
+                results = batch.execute()
             except REDIS_ERRORS as exc:
                 if self.connection_outage.failed(exc):
                     logger.warning("Worker %s: will %s once Redis is back", self.name, what)
@@ -230,8 +241,8 @@ class JobRunner:
             "current_job_working_time": 0,
             "last_heartbeat": format_ts(self.last_heartbeat),
         }  # type: ignore[attr-defined]
+        # No EXPIRE: the start gave the record at least 61 s more than the next idle heartbeat needs.
         pipe.hset(self.key, mapping=worker_fields)
-        pipe.expire(self.key, self.worker_ttl + WORKER_KEY_GRACE)  # type: ignore[attr-defined]
 
     def _count_job(self, job: "Job", succeeded: bool) -> None:
         """Mirror the counters just written in this process's attributes."""
@@ -251,10 +262,11 @@ class JobRunner:
             self._handle_returned_retry(job, queue, job._cached_return_value)
             return
         repeat = bool(job.repeats_left and job.repeats_left > 0)
+        status_write: list[Optional[int]] = [None]
 
         def build(pipe: Any) -> None:
             self._write_worker_stats(pipe, job, succeeded=True)
-            write_success(
+            status_write[0] = write_success(
                 job,
                 queue,
                 pipe,
@@ -270,6 +282,8 @@ class JobRunner:
                 pipe.exists(job.dependents_key)
 
         results = self.write_with_retry(build, f"record the result of job {job.id}")
+        if not repeat:
+            restore_lost_hash(job, results, status_write[0], job.get_result_ttl(self.default_result_ttl))
         self._count_job(job, succeeded=True)
         self.execution = None
         self._log_success(job, queue)

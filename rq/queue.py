@@ -8,11 +8,12 @@ import uuid
 import warnings
 from datetime import datetime, timedelta, timezone
 from functools import total_ordering
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple, Optional, Sequence, Union
 
 from redis import Redis, ResponseError, WatchError
 
 from . import layout
+from .batch import AtomicBatch
 from .connections import resolve_connection
 from .defaults import DEFAULT_JOB_TIMEOUT
 from .exceptions import DuplicateJobError, NoSuchJobError
@@ -579,15 +580,20 @@ class Queue:
         """Enqueue an existing job: defer it if its dependencies are unmet, run it inline if not async."""
         from .dependency import defer_if_unmet
 
+        if unique and (job._id is None or job.dependency_ids):
+            raise ValueError("unique=True needs an explicit job_id and cannot be combined with depends_on")
         job.origin = self.name
         if job.dependency_ids and defer_if_unmet(self, job, pipeline=pipeline):
             return job
+        if unique and self._is_async:
+            self._write_unique(job, lambda pipe: self._write_enqueue(job, pipe, at_front=at_front))
+            return job
+        if unique:
+            self._write_unique(job, lambda pipe: job.save(pipeline=pipe))
         if not self._is_async:
             return self.run_sync(job)
-        if unique:
-            return self._enqueue_unique(job, at_front)
         own = pipeline is None
-        pipe: Any = self.connection.pipeline() if own else pipeline
+        pipe: Any = AtomicBatch(self.connection) if own else pipeline
         self._write_enqueue(job, pipe, at_front=at_front)
         if own:
             pipe.execute()
@@ -607,7 +613,8 @@ class Queue:
             pipe.expire(job.key, job.ttl)
         self.push_job_id(job.id, pipeline=pipe, at_front=at_front)
 
-    def _enqueue_unique(self, job: Job, at_front: bool) -> Job:
+    def _write_unique(self, job: Job, write: Callable[[Any], Any]) -> None:
+        """Run ``write(pipe)`` in one transaction, only if no job with this id exists yet."""
         with self.connection.pipeline() as pipe:
             while True:
                 try:
@@ -615,9 +622,9 @@ class Queue:
                     if pipe.exists(job.key):
                         raise DuplicateJobError(f"Job {job.id} already exists")
                     pipe.multi()
-                    self._write_enqueue(job, pipe, at_front=at_front)
+                    write(pipe)
                     pipe.execute()
-                    return job
+                    return
                 except WatchError:
                     continue
 
@@ -655,7 +662,7 @@ class Queue:
         from .dependency import defer_if_unmet
 
         own = pipeline is None
-        pipe: Any = self.connection.pipeline() if own else pipeline
+        pipe: Any = AtomicBatch(self.connection) if own else pipeline
         batch_ids = [job.id for job in jobs]
         for job, at_front in zip(jobs, fronts):
             job.origin = self.name
@@ -703,6 +710,11 @@ class Queue:
         self, job: Job, datetime_: datetime, pipeline: Optional["Pipeline"] = None, unique: bool = False
     ) -> Job:
         """Save ``job`` as scheduled and add it to the scheduled registry, in one transaction."""
+        if unique:
+            if job._id is None:
+                raise ValueError("unique=True needs an explicit job_id")
+            self._write_unique(job, lambda pipe: self.schedule_job(job, datetime_, pipeline=pipe))
+            return job
         from .registry import ScheduledJobRegistry
 
         own = pipeline is None

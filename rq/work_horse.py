@@ -86,7 +86,7 @@ class WorkHorse:
 
     def execute_job(self, job: "Job", queue: "Queue") -> None:
         """Start the job (in this process, one transaction), then fork the horse and watch it."""
-        self.prepare_job_execution(job, remove_from_intermediate_queue=True)  # type: ignore[attr-defined]
+        self.start_job(job)  # type: ignore[attr-defined]
         self.fork_work_horse(job, queue)
         self.monitor_work_horse(job, queue)
         self._state = "idle"  # the horse wrote it with the job's outcome

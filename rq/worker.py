@@ -206,7 +206,6 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         self._last_maintenance: Optional[float] = None
         self._last_heartbeat_at = 0.0
         self._dequeue_strategy = DequeueStrategy.DEFAULT
-        self._dequeue_script: Any = None
         self._supports_blmove: Optional[bool] = None
         self.connection_outage = Outage(logger, f"Worker {self.key}", "Redis connection")
         self._backoff = Backoff()
@@ -328,6 +327,8 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         if self.connection_outage.recovered() is not None:
             self.heartbeat()  # rewrites the record in full if it is missing
             self.command_channel.wake()
+        if self._pending_start is not None:
+            self.recover_pending_start()
         if self.undelivered is not None:
             job, execution = self.undelivered
             self.undelivered = None
@@ -582,7 +583,7 @@ class SimpleWorker(BaseWorker):
     _current: Optional[tuple[Job, Queue]] = None
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        self.prepare_job_execution(job, remove_from_intermediate_queue=True)
+        self.start_job(job)
         self._current = (job, queue)
         try:
             self.perform_job(job, queue)
@@ -595,6 +596,8 @@ class SimpleWorker(BaseWorker):
         if job.timeout == -1:
             return DEFAULT_WORKER_TTL
         return (job.timeout or self.queue_class.DEFAULT_TIMEOUT) + 60
+
+    get_heartbeat_ttl.ttl_rule = "simple"  # type: ignore[attr-defined]
 
     def handle_cold_shutdown(self) -> None:
         if self._current is not None:
