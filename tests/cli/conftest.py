@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from rq.cli import main
-from tests.cli.support import RQ_ENV_VARS
+from tests.cli.support import RQ_ENV_VARS, cli_runner
 
 _LOGGERS = ("rq.worker", "rq.job", "rq.worker_pool", "rq.scheduler")
 
@@ -40,7 +40,7 @@ def restore_process_state() -> Iterator[None]:
 @pytest.fixture
 def cli(redis_url: str) -> Callable[..., Result]:
     """``cli("info", "-Q")`` runs ``rq info -u <test redis> -Q`` in-process with click's CliRunner."""
-    runner = CliRunner()
+    runner = cli_runner()
 
     def invoke(*args: str, url: bool = True, command: Any = main, **kwargs: Any) -> Result:
         argv = list(args)

@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from click.testing import CliRunner
+
 ROOT = Path(__file__).resolve().parents[2]
 # Environment variables that would change what the commands under test do.
 RQ_ENV_VARS = (
@@ -143,3 +145,11 @@ class SentryCollector:
     def __exit__(self, *exc: Any) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def cli_runner() -> CliRunner:
+    """A CliRunner with ``result.stderr`` captured apart, on every click version (8.0-8.1 mix it in)."""
+    try:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    except TypeError:  # click >= 8.2 always keeps stderr apart
+        return CliRunner()

@@ -9,7 +9,7 @@ from typing import Callable
 
 import pytest
 import redis
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from rq import Queue
 from rq.cli import info, main
@@ -20,6 +20,7 @@ from rq.serializers import JSONSerializer
 from rq.suspension import is_suspended
 from rq.version import VERSION
 from rq.worker import Worker
+from tests.cli.support import cli_runner
 
 Cli = Callable[..., Result]
 
@@ -43,7 +44,7 @@ def registered_worker(connection: redis.Redis, name: str, queues: list[str]) -> 
 
 
 def test_version_and_help() -> None:
-    runner = CliRunner()
+    runner = cli_runner()
     result = runner.invoke(main, ["--version"])
     assert result.exit_code == 0
     assert result.output.strip() == f"rq, version {VERSION}"
@@ -159,12 +160,12 @@ def test_info_legacy_entry_point(cli: Cli, connection: redis.Redis) -> None:
 
 
 def test_info_without_redis_is_one_line_and_exit_1() -> None:
-    result = CliRunner().invoke(main, ["info", "--url", "redis://:topsecret@127.0.0.1:1/0"])
+    result = cli_runner().invoke(main, ["info", "--url", "redis://:topsecret@127.0.0.1:1/0"])
     assert result.exit_code == 1
-    # `output` is what a terminal shows (both streams), whatever the click version.
-    assert result.output.count("\n") == 1
-    assert result.output.startswith("Error: Could not connect to Redis at redis://127.0.0.1:1/0")
-    assert "topsecret" not in result.output
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("Error: Could not connect to Redis at redis://127.0.0.1:1/0")
+    assert "topsecret" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -178,7 +179,7 @@ def test_info_without_redis_is_one_line_and_exit_1() -> None:
     ],
 )
 def test_bad_options_exit_2(args: list[str]) -> None:
-    result = CliRunner().invoke(main, ["info", *args])
+    result = cli_runner().invoke(main, ["info", *args])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
 
@@ -186,7 +187,7 @@ def test_bad_options_exit_2(args: list[str]) -> None:
 def test_connection_from_environment(connection: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     Queue("from-env", connection=connection).enqueue("tests.cli.cli_jobs.add", 1, 2)
     monkeypatch.setenv("REDIS_URL", redis_url)
-    result = CliRunner().invoke(main, ["info", "-Q"])
+    result = cli_runner().invoke(main, ["info", "-Q"])
     assert result.exit_code == 0, result.output
     assert "from-env" in result.stdout
 
@@ -198,7 +199,7 @@ def test_connection_from_config_module(
     (tmp_path / "cli_info_settings.py").write_text(f"REDIS_URL = {redis_url!r}\n")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # the config module wins
     monkeypatch.setenv("RQ_CONFIG", "cli_info_settings")
-    result = CliRunner().invoke(main, ["info", "-Q", "-P", str(tmp_path)])
+    result = cli_runner().invoke(main, ["info", "-Q", "-P", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "from-config" in result.stdout
 
@@ -207,7 +208,7 @@ def test_unix_socket_url(redis_factory: Callable, tmp_path: Path) -> None:
     socket_path = tmp_path / "redis.sock"
     server = redis_factory(["--unixsocket", str(socket_path), "--unixsocketperm", "700"])
     Queue("over-socket", connection=server.client()).enqueue("tests.cli.cli_jobs.add", 1, 2)
-    result = CliRunner().invoke(main, ["info", "-Q", "--url", f"unix://{socket_path}"])
+    result = cli_runner().invoke(main, ["info", "-Q", "--url", f"unix://{socket_path}"])
     assert result.exit_code == 0, result.output
     assert "over-socket" in result.stdout
 
@@ -255,7 +256,7 @@ def test_requeue_reports_jobs_it_cannot_requeue(cli: Cli, connection: redis.Redi
 def test_requeue_needs_a_queue(cli: Cli) -> None:
     result = cli("requeue", "--all")
     assert result.exit_code == 2
-    assert "--queue" in result.output
+    assert "--queue" in result.stderr
 
 
 def test_suspend_and_resume(cli: Cli, connection: redis.Redis) -> None:

@@ -154,23 +154,26 @@ def test_sentry_and_excepthook_see_no_error(restartable_redis, excepthook_calls)
 def test_timeout_error_in_the_listener_is_handled_like_a_connection_error(redis_server, connection, caplog):
     caplog.set_level(logging.INFO, logger="rq.worker")
     with TCPProxy(redis_server.host, redis_server.port) as proxy:
-        client = Redis.from_url(proxy.url, socket_timeout=1, socket_connect_timeout=1)
+        # A client name makes every (re)connection wait for a reply, so a stalled server times out.
+        client = Redis.from_url(proxy.url, socket_timeout=1, socket_connect_timeout=1, client_name="stalled")
         worker = SimpleWorker(["q"], name="stalled", connection=client)
+        channel = worker.command_channel
         with ThreadWorker(worker) as running:
             listener = worker.pubsub_thread
             proxy.stall()
             proxy.cut()
             wait_for(
-                lambda: any("TimeoutError" in r.getMessage() for r in caplog.records),
+                lambda: "TimeoutError" in (channel.outage.last_error or ""),
                 timeout=30,
-                message="a TimeoutError to reach the handler",
+                message="a TimeoutError to reach the listener's handler",
             )
-            assert listener.is_alive()
+            assert listener.is_alive() and channel.outage.active
             proxy.resume()
-            wait_for(lambda: not worker.command_channel.outage.active, timeout=30, message="recovery")
+            wait_for(lambda: not channel.outage.active, timeout=30, message="recovery")
             wait_for(lambda: running.subscribers() == 1, timeout=30, message="subscription")
             connection.publish(worker.pubsub_channel_name, "garbage")
-            wait_for(lambda: worker.command_channel.bad_messages == 1, message="the listener to serve again")
+            wait_for(lambda: channel.bad_messages == 1, message="the listener to serve again")
+            assert listener.is_alive()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
