@@ -16,18 +16,52 @@ from redis.commands.core import CoreCommands
 
 __all__ = ["AtomicBatch"]
 
-# Runs the commands packed in ARGV as [n, arg1..argn, n, arg1..argn, ...]; returns every reply.
+# Runs the commands framed in ARGV[1] and returns every reply. Each command is "<n>;" then
+# its n arguments, each "<length>:<bytes>" (binary safe; see _frame).
 _RUNNER = """
 if redis.replicate_commands then redis.replicate_commands() end
+local payload = ARGV[1]
+local pos, size = 1, #payload
 local replies = {}
-local i = 1
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  replies[#replies + 1] = redis.call(unpack(ARGV, i + 1, i + n))
-  i = i + n + 1
+while pos <= size do
+  local semi = string.find(payload, ';', pos, true)
+  local n = tonumber(string.sub(payload, pos, semi - 1))
+  pos = semi + 1
+  local args = {}
+  for j = 1, n do
+    local colon = string.find(payload, ':', pos, true)
+    local length = tonumber(string.sub(payload, pos, colon - 1))
+    args[j] = string.sub(payload, colon + 1, colon + length)
+    pos = colon + length + 1
+  end
+  replies[#replies + 1] = redis.call(unpack(args))
 end
 return replies
 """
+
+
+def _frame(commands: list[tuple]) -> bytes:
+    """One binary-safe argument holding every command (several times cheaper than one argument each)."""
+    out: list[bytes] = []
+    add = out.append
+    for command in commands:
+        add(b"%d;" % len(command))
+        for arg in command:
+            if isinstance(arg, bytes):
+                data = arg
+            elif isinstance(arg, str):
+                data = arg.encode()
+            elif isinstance(arg, int) and not isinstance(arg, bool):
+                data = b"%d" % arg
+            elif isinstance(arg, float):
+                data = repr(arg).encode()
+            elif isinstance(arg, memoryview):
+                data = arg.tobytes()
+            else:
+                raise TypeError(f"Cannot send {arg!r} ({type(arg).__name__}) to Redis")
+            add(b"%d:" % len(data))
+            add(data)
+    return b"".join(out)
 
 
 def _runner(connection: Redis) -> Any:
@@ -68,9 +102,6 @@ class AtomicBatch(CoreCommands):  # type: ignore[misc]
         """Run the collected commands in one script call; the batch is empty afterwards."""
         if not self._commands:
             return []
-        packed: list[Any] = []
-        for command in self._commands:
-            packed.append(len(command))
-            packed.extend(command)
+        payload = _frame(self._commands)
         self._commands = []
-        return _runner(self.connection)(args=packed)
+        return _runner(self.connection)(args=[payload])

@@ -599,19 +599,24 @@ class Queue:
             pipe.execute()
         return job
 
-    def _write_enqueue(self, job: Job, pipe: "Pipeline", at_front: bool = False) -> None:
-        """Queue the writes of one enqueue on ``pipe``: register queue, save job, push its id."""
+    def _write_enqueue(self, job: Job, pipe: "Pipeline", at_front: bool = False, push: bool = True) -> None:
+        """Queue the writes of one enqueue on ``pipe``: register queue, save job, push its id.
+
+        With ``push=False`` the caller registers the queue and pushes the id itself (batches).
+        """
         job.origin = self.name
         job.enqueued_at = utcnow()
         job._status = JobStatus.QUEUED.value
         if job.timeout is None:
             job.timeout = self._default_timeout
         fields = job.to_dict()
-        pipe.sadd(layout.QUEUES_KEY, self.key)
+        if push:
+            pipe.sadd(layout.QUEUES_KEY, self.key)
         pipe.hset(job.key, mapping=fields)
         if job.ttl:
             pipe.expire(job.key, job.ttl)
-        self.push_job_id(job.id, pipeline=pipe, at_front=at_front)
+        if push:
+            self.push_job_id(job.id, pipeline=pipe, at_front=at_front)
 
     def _write_unique(self, job: Job, write: Callable[[Any], Any]) -> None:
         """Run ``write(pipe)`` in one transaction, only if no job with this id exists yet."""
@@ -664,10 +669,18 @@ class Queue:
         own = pipeline is None
         pipe: Any = AtomicBatch(self.connection) if own else pipeline
         batch_ids = [job.id for job in jobs]
+        pipe.sadd(layout.QUEUES_KEY, self.key)
+        to_push = []
         for job, at_front in zip(jobs, fronts):
             job.origin = self.name
             if not (job.dependency_ids and defer_if_unmet(self, job, pipeline=pipe, pending=batch_ids)):
-                self._write_enqueue(job, pipe, at_front=at_front)
+                self._write_enqueue(job, pipe, push=False)
+                if at_front:
+                    pipe.lpush(self.key, job.id)
+                else:
+                    to_push.append(job.id)
+        if to_push:  # one push keeps their order, after the at_front ones went to the head
+            pipe.rpush(self.key, *to_push)
         if group_id is not None:
             pipe.sadd(layout.group_key(group_id), *[job.id for job in jobs])
             pipe.sadd(layout.GROUPS_KEY, group_id)
