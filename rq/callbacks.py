@@ -31,6 +31,7 @@ class Callback:
 
     @property
     def name(self) -> str:
+        """Dotted path of the function, as stored in the job hash."""
         if isinstance(self.func, str):
             return self.func
         return f"{self.func.__module__}.{self.func.__qualname__}"
@@ -104,13 +105,26 @@ class JobCallbacks:
         return self._stopped_callback_timeout
 
     def execute_success_callback(self, death_penalty_class: type[BaseDeathPenalty], result: Any) -> None:
-        if self._success_callback_name:
-            logger.debug("Running success callback for %s", self.id)
+        """Run ``on_success``; an error or timeout in it is logged and the job stays successful.
+
+        A returned ``Retry`` is not a success: the callback waits for a run that really succeeds.
+        """
+        from .retry import Retry
+
+        if not self._success_callback_name or isinstance(result, Retry):
+            return
+        logger.debug("Running success callback for %s", self.id)
+        try:
             execute_callback(
                 self, self._success_callback_name, self._success_callback_timeout, death_penalty_class, result
             )
+        except Exception:
+            logger.exception(
+                "Job %s: success callback %s failed; the job's own result is kept", self.id, self._success_callback_name
+            )
 
     def execute_failure_callback(self, death_penalty_class: type[BaseDeathPenalty], *exc_info: Any) -> None:
+        """Run ``on_failure``; errors propagate (see ``rq.job_lifecycle.run_failure_callback``)."""
         if self._failure_callback_name:
             logger.debug("Running failure callback for %s", self.id)
             execute_callback(
@@ -118,6 +132,7 @@ class JobCallbacks:
             )
 
     def execute_stopped_callback(self, death_penalty_class: type[BaseDeathPenalty]) -> None:
+        """Run ``on_stopped``; errors propagate to the worker, which logs them."""
         if self._stopped_callback_name:
             logger.debug("Running stopped callback for %s", self.id)
             execute_callback(self, self._stopped_callback_name, self._stopped_callback_timeout, death_penalty_class)

@@ -41,17 +41,22 @@ Dependency.__module__ = "rq.job"
 
 
 def parse_depends_on(depends_on: Any) -> tuple[list[str], Optional[Dependency]]:
-    """Dependency ids (and the ``Dependency`` spec, if one was given) of a ``depends_on`` value."""
+    """Dependency ids of a ``depends_on`` value, and its options as one ``Dependency`` (or None).
+
+    Options given by several ``Dependency`` objects are combined: any that is set wins, as
+    in upstream RQ.
+    """
     from .job import Job
     from .job_validation import validate_job_id
 
-    spec = depends_on if isinstance(depends_on, Dependency) else None
-    items = spec.dependencies if spec else (depends_on if isinstance(depends_on, (list, tuple)) else [depends_on])
-    ids = []
-    for item in items:
+    pending = list(depends_on) if isinstance(depends_on, (list, tuple)) else [depends_on]
+    specs = []
+    ids: list[str] = []
+    while pending:
+        item = pending.pop(0)
         if isinstance(item, Dependency):
-            spec = item
-            ids.extend(dep.id if isinstance(dep, Job) else dep for dep in item.dependencies)
+            specs.append(item)
+            pending[:0] = item.dependencies
         elif isinstance(item, Job):
             ids.append(item.id)
         elif isinstance(item, str):
@@ -59,7 +64,14 @@ def parse_depends_on(depends_on: Any) -> tuple[list[str], Optional[Dependency]]:
             ids.append(item)
         else:
             raise ValueError(f"depends_on items must be Job objects, job ids or Dependency, got {item!r}")
-    return ids, spec
+    if not specs:
+        return ids, None
+    combined = Dependency(
+        ids,
+        allow_failure=any(spec.allow_failure for spec in specs),
+        enqueue_at_front=any(spec.enqueue_at_front for spec in specs),
+    )
+    return ids, combined
 
 
 def _met_statuses(job: "Job") -> set[str]:
@@ -147,10 +159,10 @@ def defer_if_unmet(queue: "Queue", job: "Job", pipeline: Any = None, pending: It
             job.timeout = queue._default_timeout
         pipe.sadd(QUEUES_KEY, queue.key)
         job.save(pipeline=pipe)
-        if job.ttl:
+        job.register_dependency(pipeline=pipe)
+        if job.ttl:  # after the sets are written, so that they expire too
             for key in (job.key, job.dependents_key, job.dependencies_key):
                 pipe.expire(key, job.ttl)
-        job.register_dependency(pipeline=pipe)
 
     if pipeline is not None:
         if not unmet(connection):

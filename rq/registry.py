@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 
@@ -37,6 +38,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger("rq.registry")
+
+# Seconds one process may take to recover an abandoned job before another may try again
+# (only matters if the first one dies while doing it).
+ABANDONED_CLAIM_TTL = 60
 
 JobOrId = Union["Job", str]
 
@@ -96,6 +101,7 @@ class BaseRegistry:
         return self.get_job_count(cleanup=True)
 
     def get_job_count(self, cleanup: bool = True) -> int:
+        """Number of entries; ``cleanup`` first drops expired ones."""
         if cleanup:
             self.cleanup()
         return self.connection.zcard(self.key)
@@ -128,11 +134,13 @@ class BaseRegistry:
         return [as_text(member) for member in members]  # type: ignore[misc]
 
     def get_job_ids(self, start: int = 0, end: int = -1, desc: bool = False, cleanup: bool = True) -> list[str]:
+        """Ids ranked ``start``..``end`` (inclusive) by score, after an optional cleanup."""
         if cleanup:
             self.cleanup()
         return [as_text(member) for member in self.connection.zrange(self.key, start, end, desc=desc)]  # type: ignore[misc]
 
     def get_queue(self) -> "Queue":
+        """The queue this registry belongs to."""
         from .queue import Queue
 
         return Queue(self.name, connection=self.connection, job_class=self.job_class, serializer=self.serializer)
@@ -150,6 +158,7 @@ class BaseRegistry:
 
     @staticmethod
     def parse_job_id(entry: Union[str, bytes]) -> str:
+        """The job id of a member (``<job id>`` or ``<job id>:<execution id>``)."""
         return layout.split_composite_member(entry)[0]
 
     def requeue(self, job_or_id: JobOrId, at_front: bool = False) -> "Job":
@@ -169,9 +178,11 @@ class StartedJobRegistry(BaseRegistry):
     kind = "started"
 
     def add(self, job: "Job", ttl: int = 0, pipeline: Optional["Pipeline"] = None, xx: bool = False) -> int:
+        """Not supported: entries are executions (see ``add_execution``)."""
         raise NotImplementedError("StartedJobRegistry entries are executions: use add_execution()")
 
     def add_execution(self, execution: "Execution", pipeline: "Pipeline", ttl: int = 0, xx: bool = False) -> Any:
+        """Add a running execution, expiring ``ttl`` seconds from now (``-1``: never)."""
         return pipeline.zadd(self.key, {execution.composite_key: ttl_score(ttl)}, xx=xx)
 
     def remove_execution(
@@ -181,6 +192,7 @@ class StartedJobRegistry(BaseRegistry):
         pipeline: Optional["Pipeline"] = None,
         delete_job: bool = False,
     ) -> Any:
+        """Drop one execution's entry (and, with ``delete_job``, the job)."""
         conn: Any = pipeline if pipeline is not None else self.connection
         if delete_job and job is not None:
             job.delete(pipeline=pipeline)
@@ -193,12 +205,14 @@ class StartedJobRegistry(BaseRegistry):
         return members  # type: ignore[return-value]
 
     def remove_executions(self, job: JobOrId, pipeline: Optional["Pipeline"] = None) -> None:
+        """Drop every entry of the job, whatever its execution."""
         conn: Any = pipeline if pipeline is not None else self.connection
         members = self._members_of(_job_id(job))
         if members:
             conn.zrem(self.key, *members)
 
     def remove(self, job_or_id: JobOrId, pipeline: Optional["Pipeline"] = None, delete_job: bool = False) -> Any:
+        """Drop every execution entry of the job (and, with ``delete_job``, the job)."""
         if delete_job:
             job = job_or_id if not isinstance(job_or_id, str) else self._fetch(job_or_id)
             if job is not None:
@@ -211,21 +225,25 @@ class StartedJobRegistry(BaseRegistry):
     def get_job_and_execution_ids(
         self, start: int = 0, end: int = -1, desc: bool = False, cleanup: bool = True
     ) -> list[tuple[str, str]]:
+        """``(job id, execution id)`` pairs ranked ``start``..``end`` by heartbeat expiry."""
         if cleanup:
             self.cleanup()
         members = self.connection.zrange(self.key, start, end, desc=desc)
         return [layout.split_composite_member(member) for member in members]
 
     def get_job_ids(self, start: int = 0, end: int = -1, desc: bool = False, cleanup: bool = True) -> list[str]:
+        """Ids of the running jobs (each once, however many executions it has)."""
         seen: dict[str, None] = {}
         for job_id, _ in self.get_job_and_execution_ids(start, end, desc, cleanup):
             seen.setdefault(job_id, None)
         return list(seen)
 
     def get_expired_job_ids(self, timestamp: Optional[float] = None) -> list[str]:
+        """Ids of jobs whose heartbeat lapsed at or before ``timestamp``."""
         return [self.parse_job_id(member) for member in super().get_expired_job_ids(timestamp)]
 
     def get_expiration_time(self, job: JobOrId) -> Optional[datetime]:
+        """When the job's latest execution entry expires (UTC), or None."""
         members = self._members_of(_job_id(job))
         scores = [self.connection.zscore(self.key, member) for member in members]
         finite = [score for score in scores if score is not None and layout.is_finite_score(score)]
@@ -233,20 +251,37 @@ class StartedJobRegistry(BaseRegistry):
 
     def cleanup(self, timestamp: Optional[float] = None, exception_handlers: Optional[list[Callable]] = None) -> None:
         """Fail (or retry) the jobs of expired entries: their worker is gone."""
+        now = score_of(timestamp)
+        for member in self.connection.zrangebyscore(self.key, 0, now):
+            self._recover(as_text(member) or "", now, exception_handlers or [])
+
+    def _recover(self, member: str, now: int, exception_handlers: list[Callable]) -> None:
+        """Recover the job of one expired entry, unless another process is doing it or did it.
+
+        Maintenance and anyone counting this registry may clean it at the same moment: the
+        claim makes one of them handle the entry, and the score is read again under the
+        claim, so an entry recovered (or renewed by a worker that came back) is left alone.
+        """
         from .job_lifecycle import handle_abandoned_job
 
-        now = score_of(timestamp)
-        expired = self.connection.zrangebyscore(self.key, 0, now)
-        for member in expired:
+        claim = layout.abandoned_claim_key(member)
+        if not self.connection.set(claim, 1, nx=True, ex=ABANDONED_CLAIM_TTL):
+            return
+        try:
+            score = self.connection.zscore(self.key, member)
+            if score is None or score > now:
+                return
             job_id, execution_id = layout.split_composite_member(member)
             job = self._fetch(job_id)
             if job is not None:
                 try:
-                    handle_abandoned_job(self, job, execution_id, exception_handlers or [])
+                    handle_abandoned_job(self, job, execution_id, exception_handlers)
                 except Exception:
                     logger.exception("Could not move abandoned job %s to the failed registry", job_id)
-                    continue
+                    return  # the entry stays: a later cleanup tries again
             self.connection.zrem(self.key, member)
+        finally:
+            self.connection.delete(claim)
 
 
 class FinishedJobRegistry(BaseRegistry):
@@ -299,6 +334,7 @@ class DeferredJobRegistry(BaseRegistry):
     def add(
         self, job: "Job", ttl: Optional[int] = None, pipeline: Optional["Pipeline"] = None, xx: bool = False
     ) -> int:  # type: ignore[override]
+        """Add ``job`` scored by the current time; ``ttl`` is ignored (as in RQ 2.x)."""
         conn: Any = pipeline if pipeline is not None else self.connection
         return conn.zadd(self.key, {job.id: score_of()}, xx=xx)
 
@@ -317,13 +353,16 @@ class ScheduledJobRegistry(BaseRegistry):
         return conn.zadd(self.key, {job.id: score_of(scheduled_datetime)})
 
     def get_jobs_to_schedule(self, timestamp: Optional[float] = None, chunk_size: int = 1000) -> list[str]:
+        """Ids due at or before ``timestamp`` (default now), at most ``chunk_size``."""
         members = self.connection.zrangebyscore(self.key, 0, score_of(timestamp), start=0, num=chunk_size)
         return [as_text(member) for member in members]  # type: ignore[misc]
 
     def get_jobs_to_enqueue(self, timestamp: Optional[float] = None) -> list[str]:
+        """Ids due at or before ``timestamp`` (default now)."""
         return self.get_expired_job_ids(timestamp)
 
     def get_scheduled_time(self, job_or_id: JobOrId) -> datetime:
+        """When the job is due (UTC); ``NoSuchJobError`` if it is not scheduled here."""
         job_id = _job_id(job_or_id)
         score = self.connection.zscore(self.key, job_id)
         if score is None:
@@ -331,6 +370,8 @@ class ScheduledJobRegistry(BaseRegistry):
         return datetime.fromtimestamp(score, tz=timezone.utc)
 
     def remove_jobs(self, timestamp: Optional[float] = None, pipeline: Optional["Pipeline"] = None) -> None:
+        """Drop entries due at or before ``timestamp`` (deprecated, as in RQ 2.x)."""
+        warnings.warn("ScheduledJobRegistry.remove_jobs() is deprecated", DeprecationWarning, stacklevel=2)
         conn: Any = pipeline if pipeline is not None else self.connection
         conn.zremrangebyscore(self.key, 0, score_of(timestamp))
 
@@ -344,6 +385,7 @@ class CanceledJobRegistry(BaseRegistry):
     kind = "canceled"
 
     def get_expired_job_ids(self, timestamp: Optional[float] = None) -> list[str]:
+        """Not supported: canceled jobs do not expire."""
         raise NotImplementedError("Canceled jobs do not expire")
 
     def cleanup(self, timestamp: Optional[float] = None) -> None:
@@ -375,10 +417,12 @@ STATUS_REGISTRY = {
 
 
 def registry_class(kind: str) -> type[BaseRegistry]:
+    """The registry class of ``kind`` (``started``, ``finished``, ...)."""
     return _REGISTRIES[kind]
 
 
 def registries_for(queue: "Queue", kinds: Iterable[str]) -> list[BaseRegistry]:
+    """One registry of each of ``kinds`` for ``queue``."""
     return [registry_class(kind)(queue=queue) for kind in kinds]
 
 

@@ -25,6 +25,7 @@ class Repeat:
 
     @classmethod
     def get_interval(cls, count: int, intervals: Sequence[int]) -> int:
+        """Delay before repetition number ``count`` (0-based); the last interval repeats."""
         if not intervals:
             return 0
         return int(intervals[min(max(count, 0), len(intervals) - 1)])

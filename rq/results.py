@@ -26,6 +26,8 @@ class Result:
     """An outcome of a job: successful (with a return value), failed (with a traceback), ..."""
 
     class Type(Enum):
+        """The ``type`` field of a stream entry."""
+
         SUCCESSFUL = 1
         FAILED = 2
         STOPPED = 3
@@ -71,6 +73,7 @@ class Result:
 
     @classmethod
     def get_key(cls, job_id: str) -> str:
+        """The results stream of a job: ``rq:results:<job id>``."""
         return layout.results_key(job_id)
 
     # ---- writing ---------------------------------------------------------------
@@ -87,6 +90,7 @@ class Result:
         execution: Optional["Execution"] = None,
         pipeline: Optional["Pipeline"] = None,
     ) -> "Result":
+        """Record an outcome of ``job`` (on ``pipeline`` if given); ``ttl`` as in ``save``."""
         result = cls(
             job.id,
             type,
@@ -113,6 +117,7 @@ class Result:
         execution: Optional["Execution"] = None,
         pipeline: Optional["Pipeline"] = None,
     ) -> "Result":
+        """Record a failure with its traceback text."""
         return cls.create(
             job,
             cls.Type.FAILED,
@@ -133,6 +138,7 @@ class Result:
         execution: Optional["Execution"] = None,
         pipeline: Optional["Pipeline"] = None,
     ) -> "Result":
+        """Record an attempt that will be retried."""
         return cls.create(
             job,
             cls.Type.RETRIED,
@@ -153,6 +159,7 @@ class Result:
         execution: Optional["Execution"] = None,
         pipeline: Optional["Pipeline"] = None,
     ) -> "Result":
+        """Record that a job returning ``Retry`` used up its retries."""
         return cls.create(
             job,
             cls.Type.MAX_RETRIES_EXCEEDED,
@@ -164,6 +171,7 @@ class Result:
         )
 
     def serialize(self) -> dict[str, str]:
+        """The stream entry fields, encoded as upstream RQ 2.x writes them."""
         fields = {"type": str(self.type.value), "worker_name": self.worker_name or ""}
         if self.return_value is not None:
             try:
@@ -198,6 +206,7 @@ class Result:
 
     @classmethod
     def restore(cls, job_id: str, result_id: str, payload: dict, connection: Redis, serializer: Any = None) -> "Result":
+        """A result from a stream entry id and its fields."""
         fields = layout.decode_hash(payload)
         serializer = resolve_serializer(serializer)
         result_id = as_text(result_id) or ""
@@ -232,14 +241,17 @@ class Result:
 
     @classmethod
     def count(cls, job: "Job") -> int:
+        """How many results of the job are stored."""
         return job.connection.xlen(cls.get_key(job.id))
 
     @classmethod
     def delete_all(cls, job: "Job") -> None:
+        """Delete every stored result of the job."""
         job.connection.delete(cls.get_key(job.id))
 
     @classmethod
     def fetch(cls, job: "Job", serializer: Any = None) -> Optional["Result"]:
+        """The newest result, or None."""
         return cls.fetch_latest(job, serializer=serializer)
 
     @classmethod

@@ -140,3 +140,9 @@ def slow_callback(job: Any, connection: Any, *args: Any) -> None:
 
 def record_success_in_meta(job: Any, connection: Any, result: Any) -> None:
     connection.rpush(f"callbacks:{job.id}", f"success:{result}:{job.get_status(refresh=True).value}")
+
+
+def sleep_until(timestamp: float) -> float:
+    """Return at wall-clock ``timestamp`` (so jobs on different workers end together)."""
+    time.sleep(max(0.0, timestamp - time.time()))
+    return timestamp

@@ -19,6 +19,7 @@ from tests.cli.support import SentryCollector, run_rq, wait_for
 
 FAIL = "tests.cli.cli_jobs.fail"
 
+
 def test_register_sentry_explains_a_missing_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "sentry_sdk", None)
     with pytest.raises(ImportError, match=r"pip install 'rq\[sentry\]'"):
