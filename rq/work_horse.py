@@ -10,16 +10,18 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import pickle
 import random
+import select
 import signal
 import sys
 import time
 from typing import TYPE_CHECKING, Any, Optional
 
+from .defaults import UNSERIALIZABLE_RETURN_VALUE_PAYLOAD
 from .layout import format_ts, utcnow
 from .resilience import REDIS_ERRORS
 from .status import JobStatus
-from .timeouts import HorseMonitorTimeoutException, UnixSignalDeathPenalty
 
 if TYPE_CHECKING:
     from .job import Job
@@ -31,6 +33,8 @@ logger = logging.getLogger("rq.worker")
 SHUTDOWN_SIGNAL = signal.SIGKILL
 # Seconds a horse may run past its job timeout before the worker kills it.
 HORSE_OVERRUN_GRACE = 60
+# How often the worker checks on a horse that has not reported yet (heartbeats are less often).
+REPORT_POLL_INTERVAL = 1.0
 
 
 def _own_process_group(pid: int) -> None:
@@ -71,6 +75,7 @@ class WorkHorse:
     _horse_pid: int = 0
     _is_horse: bool = False
     _stopped_job_id: Optional[str] = None
+    _report_fd: int = -1
     name: str
     connection: Any
     job_monitoring_interval: int
@@ -94,11 +99,16 @@ class WorkHorse:
     def fork_work_horse(self, job: "Job", queue: "Queue") -> None:
         os.environ["RQ_WORKER_ID"] = self.name
         os.environ["RQ_JOB_ID"] = job.id
+        read_end, write_end = os.pipe()
         child_pid = os.fork()
         if child_pid == 0:
+            os.close(read_end)
+            self._report_fd = write_end
             _own_process_group(0)
             self.main_work_horse(job, queue)
             os._exit(0)  # pragma: no cover - main_work_horse exits itself
+        os.close(write_end)
+        self._report_fd = read_end
         # Both sides set the group, so a kill right after the fork can never reach ours.
         _own_process_group(child_pid)
         self._horse_pid = child_pid
@@ -165,18 +175,62 @@ class WorkHorse:
         if results[-1] == 1:  # the HSET created the hash: the job was deleted meanwhile
             self.connection.delete(job.key)
 
-    def monitor_work_horse(self, job: "Job", queue: "Queue") -> None:
-        """Wait for the horse, heartbeating every job_monitoring_interval; handle an abnormal exit."""
-        retpid = ret_val = rusage = None
-        job.started_at = job.started_at or utcnow()
+    # ---- the horse reports its outcome; the worker writes it ----------------------------------
+
+    def handle_job_success(self, job: "Job", queue: "Queue", started_job_registry: Any) -> None:
+        if self._is_horse:
+            self._report({"outcome": "success", "ended_at": job.ended_at, "return_value": job._cached_return_value})
+        else:
+            super().handle_job_success(job, queue, started_job_registry)  # type: ignore[misc]
+
+    def handle_job_failure(
+        self,
+        job: "Job",
+        queue: "Queue",
+        started_job_registry: Any = None,
+        exc_string: str = "",
+        status: JobStatus = JobStatus.FAILED,
+    ) -> None:
+        if self._is_horse:
+            self._report(
+                {"outcome": "failure", "ended_at": job.ended_at, "exc_string": exc_string, "status": status.value}
+            )
+        else:
+            super().handle_job_failure(job, queue, started_job_registry, exc_string, status)  # type: ignore[misc]
+
+    def _report(self, message: dict) -> None:
+        """Send the job's outcome to the worker; the horse itself needs no Redis connection."""
+        try:
+            payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            message["return_value"] = UNSERIALIZABLE_RETURN_VALUE_PAYLOAD
+            payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(self._report_fd, view) :]
+        os.close(self._report_fd)
+
+    def _read_report(self, job: "Job", queue: "Queue") -> tuple[Optional[dict], Any, Any, Any]:
+        """Read the horse's report until it exits, heartbeating; returns (report, pid, status, rusage)."""
+        chunks: list[bytes] = []
+        reaped: Optional[tuple] = None
         limit = job.timeout or queue.DEFAULT_TIMEOUT
-        while True:
-            try:
-                with UnixSignalDeathPenalty(self.job_monitoring_interval, HorseMonitorTimeoutException):
-                    retpid, ret_val, rusage = self.wait_for_horse()
-                break
-            except HorseMonitorTimeoutException:
-                elapsed = (utcnow() - job.started_at).total_seconds()
+        last_heartbeat = time.monotonic()
+        fd = self._report_fd
+        try:
+            while True:
+                readable, _, _ = select.select([fd], [], [], REPORT_POLL_INTERVAL)
+                if readable:
+                    chunk = os.read(fd, 65536)
+                    if chunk:
+                        chunks.append(chunk)
+                        continue
+                    break  # the horse closed its end: it reported, or it died
+                status = os.wait4(self._horse_pid, os.WNOHANG)
+                if status[0]:
+                    reaped = status  # exited without closing (its end was inherited by a child of the job)
+                    break
+                elapsed = (utcnow() - job.started_at).total_seconds() if job.started_at else 0.0
                 if limit != -1 and elapsed > limit + HORSE_OVERRUN_GRACE:
                     logger.warning(
                         "Worker %s: horse of job %s ran %ds past its timeout; killing it",
@@ -185,16 +239,37 @@ class WorkHorse:
                         HORSE_OVERRUN_GRACE,
                     )
                     self.kill_horse()
-                    retpid, ret_val, rusage = self.wait_for_horse()
                     break
-                try:
-                    self.maintain_heartbeats(job)
-                    self.connection_outage.recovered()  # type: ignore[attr-defined]
-                except REDIS_ERRORS as exc:
-                    self.connection_outage.failed(exc)  # type: ignore[attr-defined]
+                if time.monotonic() - last_heartbeat >= self.job_monitoring_interval:
+                    last_heartbeat = time.monotonic()
+                    try:
+                        self.maintain_heartbeats(job)
+                        self.connection_outage.recovered()  # type: ignore[attr-defined]
+                    except REDIS_ERRORS as exc:
+                        self.connection_outage.failed(exc)  # type: ignore[attr-defined]
+        finally:
+            os.close(fd)
+        retpid, ret_val, rusage = reaped or self.wait_for_horse()
+        report = None
+        if chunks:
+            try:
+                report = pickle.loads(b"".join(chunks))
+            except Exception:
+                logger.warning("Worker %s: unreadable report from the horse of job %s", self.name, job.id)
+        return report, retpid, ret_val, rusage
+
+    def monitor_work_horse(self, job: "Job", queue: "Queue") -> None:
+        """Wait for the horse, heartbeating every job_monitoring_interval; record what it reports."""
+        job.started_at = job.started_at or utcnow()
+        report, retpid, ret_val, rusage = self._read_report(job, queue)
         self._horse_pid = 0
-        if ret_val == 0:
-            self.execution = None  # type: ignore[attr-defined]
+        if report is not None and self._stopped_job_id != job.id:
+            job.ended_at = report["ended_at"]
+            if report["outcome"] == "success":
+                job._cached_return_value = report["return_value"]
+                self.handle_job_success(job, queue, self._started_registry(job))  # type: ignore[attr-defined]
+            else:
+                self.handle_job_failure(job, queue, exc_string=report["exc_string"], status=JobStatus(report["status"]))
             return
         self._handle_abnormal_exit(job, queue, retpid, ret_val, rusage)
 
