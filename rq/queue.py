@@ -592,6 +592,12 @@ class Queue:
             self._write_unique(job, lambda pipe: job.save(pipeline=pipe))
         if not self._is_async:
             return self.run_sync(job)
+        return self._enqueue_job(job, pipeline=pipeline, at_front=at_front)
+
+    def _enqueue_job(
+        self, job: Job, pipeline: Optional["Pipeline"] = None, at_front: bool = False, unique: bool = False
+    ) -> Job:
+        """Put ``job`` on this queue without looking at its dependencies (as upstream's private helper)."""
         own = pipeline is None
         pipe: Any = AtomicBatch(self.connection) if own else pipeline
         self._write_enqueue(job, pipe, at_front=at_front)
