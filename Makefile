@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -15,7 +16,7 @@ export NO_MKDOCS_2_WARNING := 1
 .DEFAULT_GOAL := help
 
 .PHONY: help setup ensure-redis test test-fast lint format typecheck docs docs-serve \
-	demo interop faults soak clean
+	demo interop faults soak bench clean
 
 help:
 	@echo "make demo        run the end-to-end demo (throwaway Redis, jobs, a worker)"
@@ -29,6 +30,7 @@ help:
 	@echo "make faults      the Redis fault-injection suite (tests/faults)"
 	@echo "make interop     tests against upstream RQ releases (marker: interop)"
 	@echo "make soak        long endurance tests (marker: soak)"
+	@echo "make bench       speed against upstream RQ 2.12.0; BENCH_ARGS=--quick for a smoke test"
 	@echo "make setup       create $(VENV) and install the package with dev extras"
 	@echo "make clean       remove $(VENV), build output and caches"
 
@@ -84,3 +86,7 @@ clean:
 	rm -rf "$(VENV)" site build dist .tox .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	rm -rf *.egg-info
 	find . -name __pycache__ -type d -not -path "./.git/*" -prune -exec rm -rf {} +
+
+bench: setup
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
