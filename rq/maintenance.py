@@ -49,7 +49,10 @@ FIRST_SEEN_TTL = 86400
 
 
 def run_maintenance(queues: Iterable["Queue"], exception_handlers: Iterable[Callable[..., Any]] = ()) -> list[str]:
-    """Maintain each queue whose lock this call gets; returns the names of those queues."""
+    """Maintain each queue whose lock this call gets, then the job groups; returns the queues' names."""
+    from .group import Group
+
+    queues = list(queues)
     maintained = []
     for queue in queues:
         if not queue.acquire_maintenance_lock():
@@ -61,6 +64,8 @@ def run_maintenance(queues: Iterable["Queue"], exception_handlers: Iterable[Call
             maintained.append(queue.name)
         finally:
             queue.release_maintenance_lock()
+    if maintained:
+        Group.clean_registries(queues[0].connection)
     return maintained
 
 
