@@ -258,8 +258,15 @@ class Result:
     def fetch_latest(cls, job: "Job", serializer: Any = None, timeout: int = 0) -> Optional["Result"]:
         """The newest result; with ``timeout`` > 0, wait that many seconds for one to appear."""
         key = cls.get_key(job.id)
-        entries = job.connection.xrevrange(key, count=1)
-        if not entries and timeout and job.connection.xread({key: "0-0"}, count=1, block=int(timeout * 1000)):
+        if timeout:
+            # One call: all entries at once if there are any (the stream is short), else wait for one.
+            reply = job.connection.xread({key: "0-0"}, count=1000, block=int(timeout * 1000))
+            if isinstance(reply, dict):  # RESP3: {key: [entries]}
+                entries = next(iter(reply.values()), [[]])[0]
+            else:  # RESP2: [[key, entries]]
+                entries = reply[0][1] if reply else []
+            entries = entries[-1:]
+        else:
             entries = job.connection.xrevrange(key, count=1)
         if not entries:
             return None
