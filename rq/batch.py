@@ -16,8 +16,9 @@ from redis.commands.core import CoreCommands
 
 __all__ = ["AtomicBatch"]
 
-# Runs the commands framed in ARGV[1] and returns every reply. Each command is "<n>;" then
-# its n arguments, each "<length>:<bytes>" (binary safe; see _frame).
+# Runs the commands framed in ARGV[1] and returns every reply (or, when ARGV[2] is "0", only
+# how many ran). Each command is "<n>;" then its n arguments, each "<length>:<bytes>"
+# (binary safe; see _frame).
 _RUNNER = """
 if redis.replicate_commands then redis.replicate_commands() end
 local payload = ARGV[1]
@@ -35,6 +36,9 @@ while pos <= size do
     pos = colon + length + 1
   end
   replies[#replies + 1] = redis.call(unpack(args))
+end
+if ARGV[2] == '0' then
+  return #replies
 end
 return replies
 """
@@ -98,10 +102,14 @@ class AtomicBatch(CoreCommands):  # type: ignore[misc]
     def __exit__(self, *exc_info: object) -> None:
         self._commands = []
 
-    def execute(self) -> list:
-        """Run the collected commands in one script call; the batch is empty afterwards."""
+    def execute(self, replies: bool = True) -> list:
+        """Run the collected commands in one script call; the batch is empty afterwards.
+
+        With ``replies=False`` the commands' replies are not sent back (less to read).
+        """
         if not self._commands:
             return []
         payload = _frame(self._commands)
         self._commands = []
-        return _runner(self.connection)(args=[payload])
+        result = _runner(self.connection)(args=[payload, "1" if replies else "0"])
+        return result if replies else []

@@ -34,6 +34,8 @@ DEQUEUE_BLOCK_SLICE = 1
 # Polling delays when a blocking move cannot be used (several queues, Redis < 6.2).
 DEQUEUE_POLL_INITIAL = 0.01
 DEQUEUE_POLL_MAX = _env_float("RQ_DEQUEUE_POLL_MAX", 0.25)
+# Seconds between two suspension checks of a busy worker (an idle one checks at every poll).
+SUSPENSION_CHECK_INTERVAL = 1.0
 
 # Take the next job and record its start, atomically. Returns "suspended" while ARGV[2]
 # exists; else {queue key, job id, job hash as a flat list, heartbeat TTL}, the TTL being 0
@@ -178,6 +180,7 @@ class Dequeuer:
     _pending_start: Optional[tuple[str, list]] = None
     # The job whose start the last dequeue already recorded (execute_job skips prepare for it).
     _started_job_id: Optional[str] = None
+    _suspension_checked_at: float = float("-inf")
 
     def reorder_queues(self, reference_queue: Queue) -> None:
         """Apply the dequeue strategy after a job was taken from ``reference_queue``."""
@@ -241,10 +244,14 @@ class Dequeuer:
         ttl_rule = type(self).get_heartbeat_ttl.ttl_rule  # type: ignore[attr-defined]
         # Until the reply arrives, the start may be recorded in Redis without us knowing the job.
         self._pending_start = (execution_id, queues)
+        check_suspension = not claimed and time.monotonic() - self._suspension_checked_at >= SUSPENSION_CHECK_INTERVAL
+        if check_suspension:
+            self._suspension_checked_at = time.monotonic()
+        suspended_key = layout.SUSPENDED_KEY if check_suspension else ""
         reply = script(
             keys=[q.key for q in queues] + [layout.registry_key("started", q.name) for q in queues],
             args=[
-                layout.JOB_PREFIX, "" if claimed else layout.SUSPENDED_KEY, "claim" if claimed else "pop", claimed,
+                layout.JOB_PREFIX, suspended_key, "claim" if claimed else "pop", claimed,
                 self.key, self.name, layout.EXECUTION_PREFIX, layout.EXECUTIONS_PREFIX, execution_id,
                 format_ts(now), float_ts(now.timestamp()), int(now.timestamp()), ttl_rule,
                 self.job_monitoring_interval, self.queue_class.DEFAULT_TIMEOUT,

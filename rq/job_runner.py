@@ -230,19 +230,23 @@ class JobRunner:
     def _write_worker_stats(self, pipe: Any, job: "Job", succeeded: bool) -> None:
         """Counters, state and heartbeat of this worker, in the outcome's transaction.
 
-        Only queues commands: the write may be run again through an outage.
+        The counters are written as values, not increments: this process records every
+        outcome of its jobs, and a write repeated after an outage then counts nothing twice.
         """
-        pipe.hincrby(self.key, "successful_job_count" if succeeded else "failed_job_count", 1)
-        pipe.hincrbyfloat(self.key, "total_working_time", self._working_time(job))
-        pipe.hdel(self.key, "current_job")
         self.last_heartbeat = utcnow()  # type: ignore[attr-defined]
-        worker_fields = {
-            "state": "idle",
-            "current_job_working_time": 0,
-            "last_heartbeat": format_ts(self.last_heartbeat),
-        }  # type: ignore[attr-defined]
+        pipe.hdel(self.key, "current_job")
         # No EXPIRE: the start gave the record at least 61 s more than the next idle heartbeat needs.
-        pipe.hset(self.key, mapping=worker_fields)
+        pipe.hset(
+            self.key,
+            mapping={
+                "state": "idle",
+                "current_job_working_time": 0,
+                "last_heartbeat": format_ts(self.last_heartbeat),  # type: ignore[attr-defined]
+                "successful_job_count": self.successful_job_count + (1 if succeeded else 0),  # type: ignore[attr-defined]
+                "failed_job_count": self.failed_job_count + (0 if succeeded else 1),  # type: ignore[attr-defined]
+                "total_working_time": repr(self.total_working_time + self._working_time(job)),  # type: ignore[attr-defined]
+            },
+        )
 
     def _count_job(self, job: "Job", succeeded: bool) -> None:
         """Mirror the counters just written in this process's attributes."""

@@ -32,6 +32,12 @@ GROUPS_KEY = PREFIX + "groups"
 EXECUTION_PREFIX = PREFIX + "execution:"
 EXECUTIONS_PREFIX = PREFIX + "executions:"
 CLEAN_REGISTRIES_PREFIX = PREFIX + "clean_registries:"
+# Cron: running schedulers (zset scored by heartbeat), their hashes, cron job names (zset
+# scored by last enqueue) and each cron job's history of spawned job ids.
+CRON_SCHEDULERS_KEY = PREFIX + "cron_schedulers"
+CRON_SCHEDULER_PREFIX = PREFIX + "cron_scheduler:"
+CRON_JOBS_KEY = PREFIX + "cron_jobs"
+CRON_JOB_PREFIX = PREFIX + "cron_job:"
 # Our own extension: upstream workers do not know this key and simply ignore it.
 PAUSED_QUEUE_PREFIX = PREFIX + "paused:"
 # Our own extension: a short-lived claim on one expired started-registry member, taken by
@@ -116,6 +122,15 @@ def scheduler_lock_key(queue_name: str) -> str:
 
 def scheduler_key(name: str) -> str:
     return SCHEDULER_PREFIX + name
+
+
+def cron_scheduler_key(name: str) -> str:
+    return CRON_SCHEDULER_PREFIX + name
+
+
+def cron_job_history_key(name: str) -> str:
+    """Zset of the ids of the jobs a cron job spawned, scored by their enqueue time."""
+    return CRON_JOB_PREFIX + name + ":jobs"
 
 
 def group_key(group_id: str) -> str:

@@ -602,7 +602,7 @@ class Queue:
         pipe: Any = AtomicBatch(self.connection) if own else pipeline
         self._write_enqueue(job, pipe, at_front=at_front)
         if own:
-            pipe.execute()
+            pipe.execute(replies=False)
         return job
 
     def _write_enqueue(self, job: Job, pipe: "Pipeline", at_front: bool = False, push: bool = True) -> None:
@@ -691,7 +691,7 @@ class Queue:
             pipe.sadd(layout.group_key(group_id), *[job.id for job in jobs])
             pipe.sadd(layout.GROUPS_KEY, group_id)
         if own:
-            pipe.execute()
+            pipe.execute(replies=False)
         return jobs
 
     def enqueue_at(self, datetime_: datetime, f: Any, *args: Any, **kwargs: Any) -> Job:

@@ -1,0 +1,291 @@
+"""``CronJob``: a function that a cron scheduler enqueues every N seconds or on a cron schedule.
+
+Each enqueue is an ordinary ``Queue.enqueue_call``; in the same transaction the spawned
+job's id is added to the cron job's history ``rq:cron_job:<name>:jobs`` (newest 1000 kept,
+TTL one year, refreshed per write) and ``rq:cron_jobs`` records when the cron job last ran.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union, cast
+
+from . import layout
+from .cron_expression import CronExpression, next_local_run
+from .defaults import DEFAULT_CRON_JOB_HISTORY_LIMIT, DEFAULT_CRON_JOB_HISTORY_TTL, DEFAULT_RESULT_TTL
+from .exceptions import TimeoutFormatError
+from .job_validation import check_ttl, describe_callable
+from .layout import as_text, format_ts, parse_ts, utcnow
+from .webhook import Webhook
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from .job import Job
+
+__all__ = ["CronJob", "get_cron_job_names", "record_spawned_job"]
+
+# Job options in the order they appear in the scheduler hash; each is left out when unset.
+_TTL_OPTIONS = ("job_timeout", "result_ttl", "ttl", "failure_ttl")
+
+
+def _to_utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime; a naive value is local time (as elsewhere in rq)."""
+    return moment.astimezone(timezone.utc)
+
+
+def _dump(value: Any) -> str:
+    # Values JSON cannot hold are shown by their repr: the hash is for monitoring tools.
+    return json.dumps(value, default=repr)
+
+
+def _load(value: Any) -> Any:
+    """A JSON text field of the scheduler hash (other implementations may store plain JSON)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _webhook_list(webhooks: Optional[Sequence[Any]]) -> list[Webhook]:
+    if webhooks is None:
+        return []
+    if isinstance(webhooks, (str, bytes, dict)) or not isinstance(webhooks, Sequence):
+        raise TypeError("webhooks must be a list of Webhook objects")
+    found = []
+    for webhook in webhooks:
+        if isinstance(webhook, dict):
+            webhook = Webhook.from_dict(webhook)
+        if not isinstance(webhook, Webhook):
+            raise TypeError(f"webhooks must be a list of Webhook objects, got {webhook!r}")
+        found.append(webhook)
+    return found
+
+
+def record_spawned_job(pipeline: Any, cron_job_name: str, job_id: str, enqueued_at: float) -> None:
+    """Queue the writes that remember one spawned job: history zset (capped, with TTL) and ``rq:cron_jobs``."""
+    key = layout.cron_job_history_key(cron_job_name)
+    pipeline.zadd(key, {job_id: enqueued_at})
+    pipeline.zremrangebyrank(key, 0, -(DEFAULT_CRON_JOB_HISTORY_LIMIT + 1))
+    pipeline.expire(key, DEFAULT_CRON_JOB_HISTORY_TTL)
+    pipeline.zadd(layout.CRON_JOBS_KEY, {cron_job_name: enqueued_at})
+
+
+def get_cron_job_names(connection: "Redis") -> list[str]:
+    """Names of the cron jobs that spawned a job within a year, most recent first (older ones are pruned)."""
+    cutoff = utcnow().timestamp() - DEFAULT_CRON_JOB_HISTORY_TTL
+    with connection.pipeline() as pipe:
+        pipe.zremrangebyscore(layout.CRON_JOBS_KEY, "-inf", f"({cutoff}")
+        pipe.zrange(layout.CRON_JOBS_KEY, 0, -1, desc=True)
+        _, names = pipe.execute()
+    return [as_text(name) or "" for name in names]
+
+
+class CronJob:
+    """One function enqueued on ``queue_name`` every ``interval`` seconds or per a ``cron`` expression.
+
+    Exactly one of ``interval`` and ``cron`` is required. An interval job is due at once
+    (the scheduler's first pass enqueues it); a cron job first runs at the next time the
+    expression matches, read in the local time zone. ``name`` (default: the function's
+    import path) names the job's history; cron jobs that share a name share it.
+    """
+
+    next_enqueue_time: Optional[datetime]
+    latest_enqueue_time: Optional[datetime]
+
+    def __init__(
+        self,
+        queue_name: str,
+        func: Optional[Union[Callable[..., Any], str]] = None,
+        func_name: Optional[str] = None,
+        args: Optional[Sequence[Any]] = None,
+        kwargs: Optional[dict[str, Any]] = None,
+        interval: Optional[Union[int, float]] = None,
+        cron: Optional[str] = None,
+        job_timeout: Optional[Union[int, str]] = None,
+        result_ttl: Optional[Union[int, str]] = DEFAULT_RESULT_TTL,
+        ttl: Optional[Union[int, str]] = None,
+        failure_ttl: Optional[Union[int, str]] = None,
+        meta: Optional[dict[str, Any]] = None,
+        webhooks: Optional[Sequence[Webhook]] = None,
+        name: str = "",
+    ) -> None:
+        if not isinstance(queue_name, str) or not queue_name:
+            raise ValueError(f"queue_name must be a non-empty string, not {queue_name!r}")
+        if func is not None:
+            func_name = describe_callable(func)[0]
+        elif not func_name:
+            raise ValueError("A cron job needs a function: pass func (or func_name)")
+        if (interval is None) == (cron is None):
+            raise ValueError("A cron job needs exactly one of interval (seconds) and cron (an expression)")
+        if interval is not None and (isinstance(interval, bool) or not isinstance(interval, (int, float))):
+            raise ValueError(f"interval must be a number of seconds, not {interval!r}")
+        if interval is not None and interval <= 0:
+            raise ValueError(f"interval must be greater than 0, not {interval!r}")
+        expression = CronExpression(cron) if cron is not None else None
+        if meta is not None and not isinstance(meta, dict):
+            raise TypeError(f"meta must be a dict, not {type(meta).__name__}")
+        options: dict[str, Any] = {}
+        for option, value in zip(_TTL_OPTIONS, (job_timeout, result_ttl, ttl, failure_ttl)):
+            try:
+                options[option] = check_ttl(option, value, allow_forever=True)
+            except TimeoutFormatError as exc:
+                raise ValueError(f"{option}: {exc}") from None
+        options["meta"] = meta
+        options["webhooks"] = _webhook_list(webhooks) or None
+        self._assign(queue_name, func, func_name, args, kwargs, interval, cron, options, name)
+        self._expression = expression
+        if expression is not None:
+            self.next_enqueue_time = self.get_next_enqueue_time()
+
+    def _assign(
+        self,
+        queue_name: str,
+        func: Any,
+        func_name: Optional[str],
+        args: Optional[Sequence[Any]],
+        kwargs: Optional[dict[str, Any]],
+        interval: Optional[Union[int, float]],
+        cron: Optional[str],
+        options: dict[str, Any],
+        name: str,
+    ) -> None:
+        self.func = func
+        self.func_name: str = func_name or ""
+        self.name: str = name or self.func_name
+        self.args: tuple[Any, ...] = tuple(args or ())
+        self.kwargs: dict[str, Any] = dict(kwargs or {})
+        self.interval = interval
+        self.cron = cron
+        self.queue_name = queue_name
+        self.next_enqueue_time = None
+        self.latest_enqueue_time = None
+        self.job_options: dict[str, Any] = {key: value for key, value in options.items() if value is not None}
+
+    def __repr__(self) -> str:
+        schedule = f"interval={self.interval!r}" if self.interval is not None else f"cron={self.cron!r}"
+        return f"CronJob({self.name!r}, {self.func_name!r}, queue={self.queue_name!r}, {schedule})"
+
+    @property
+    def job_history_key(self) -> str:
+        """Zset of the ids of the jobs this cron job spawned: ``rq:cron_job:<name>:jobs``."""
+        return layout.cron_job_history_key(self.name)
+
+    @property
+    def expression(self) -> Optional[CronExpression]:
+        """The parsed cron expression (None for interval jobs)."""
+        if self._expression is None and self.cron is not None:
+            self._expression = CronExpression(self.cron)
+        return self._expression
+
+    # ---- timing --------------------------------------------------------------------------
+
+    def get_next_enqueue_time(self, after: Optional[datetime] = None) -> datetime:
+        """When the job is due next, counted from ``after`` (default: its last enqueue, else now)."""
+        base = after if after is not None else self.latest_enqueue_time
+        if self.interval is not None:
+            if base is None:
+                return utcnow()  # never enqueued: due now
+            return _to_utc(base) + timedelta(seconds=self.interval)
+        expression = self.expression
+        assert expression is not None
+        return next_local_run(expression, base if base is not None else utcnow())
+
+    def set_enqueue_time(self, time: datetime) -> None:
+        """Record an enqueue at ``time`` and compute the next one from it."""
+        self.latest_enqueue_time = _to_utc(time)
+        self.next_enqueue_time = self.get_next_enqueue_time(self.latest_enqueue_time)
+
+    def should_run(self, now: Optional[datetime] = None) -> bool:
+        """Whether the job is due at ``now`` (default: the current time)."""
+        if self.next_enqueue_time is None:
+            return True
+        return self.next_enqueue_time <= _to_utc(now if now is not None else utcnow())
+
+    # ---- enqueueing ------------------------------------------------------------------------
+
+    def enqueue(
+        self, connection: "Redis", *, queue_class: Any = None, job_class: Any = None, serializer: Any = None
+    ) -> "Job":
+        """Enqueue one run on the job's queue and record it in the history, in one transaction."""
+        from .queue import Queue
+
+        extra: dict[str, Any] = {}
+        if job_class is not None:
+            extra["job_class"] = job_class
+        if serializer is not None:
+            extra["serializer"] = serializer
+        queue = (queue_class or Queue)(self.queue_name, connection=connection, **extra)
+        options = self.job_options
+        with connection.pipeline() as pipe:
+            job = queue.enqueue_call(
+                self.func if self.func is not None else self.func_name,
+                args=self.args,
+                kwargs=self.kwargs,
+                timeout=options.get("job_timeout"),
+                result_ttl=options.get("result_ttl"),
+                ttl=options.get("ttl"),
+                failure_ttl=options.get("failure_ttl"),
+                meta=options.get("meta"),
+                webhooks=options.get("webhooks"),
+                pipeline=pipe,
+            )
+            enqueued_at = job.enqueued_at.timestamp() if job.enqueued_at else utcnow().timestamp()
+            record_spawned_job(pipe, self.name, job.id, enqueued_at)
+            pipe.execute()
+        return job
+
+    def get_job_ids(self, connection: "Redis", start: int = 0, end: int = -1) -> list[str]:
+        """Ids of the jobs this cron job spawned, newest first (``start``/``end`` as in ZRANGE)."""
+        ids = cast("list[bytes]", connection.zrange(self.job_history_key, start, end, desc=True))
+        return [as_text(job_id) or "" for job_id in ids]
+
+    # ---- persistence -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The job's entry in the scheduler hash: args, kwargs, meta and webhooks as JSON text."""
+        data: dict[str, Any] = {
+            "func_name": self.func_name,
+            "name": self.name,
+            "queue_name": self.queue_name,
+            "args": _dump(list(self.args)) if self.args else None,
+            "kwargs": _dump(self.kwargs) if self.kwargs else None,
+            "interval": self.interval,
+            "cron": self.cron,
+            "latest_enqueue_time": format_ts(self.latest_enqueue_time) or None,
+            "next_enqueue_time": format_ts(self.next_enqueue_time) or None,
+        }
+        for option in _TTL_OPTIONS:
+            if option in self.job_options:
+                data[option] = self.job_options[option]
+        if "meta" in self.job_options:
+            data["meta"] = _dump(self.job_options["meta"])
+        if self.job_options.get("webhooks"):
+            data["webhooks"] = _dump([webhook.to_dict() for webhook in self.job_options["webhooks"]])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CronJob":
+        """A cron job as read back from a scheduler hash (no function object; for monitoring).
+
+        Nothing is validated, so entries written by other implementations always load.
+        """
+        job = cls.__new__(cls)
+        options = {option: data.get(option) for option in _TTL_OPTIONS}
+        options["meta"] = _load(data.get("meta"))
+        webhooks = _load(data.get("webhooks")) or []
+        options["webhooks"] = [Webhook.from_dict(item) if isinstance(item, dict) else item for item in webhooks] or None
+        job._assign(
+            queue_name=data.get("queue_name") or "",
+            func=None,
+            func_name=data.get("func_name"),
+            args=_load(data.get("args")),
+            kwargs=_load(data.get("kwargs")),
+            interval=data.get("interval"),
+            cron=data.get("cron"),
+            options=options,
+            name=data.get("name") or "",
+        )
+        job._expression = None
+        job.latest_enqueue_time = parse_ts(as_text(data.get("latest_enqueue_time")))
+        job.next_enqueue_time = parse_ts(as_text(data.get("next_enqueue_time")))
+        return job
