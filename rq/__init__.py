@@ -7,7 +7,7 @@ from .queue import Queue
 from .repeat import Repeat
 from .version import VERSION
 from .webhook import Webhook
-from .worker import SimpleWorker, Worker
+from .worker import SimpleWorker, SpawnWorker, Worker
 
 __version__ = VERSION
 
@@ -19,6 +19,7 @@ __all__ = [
     "Repeat",
     "Retry",
     "SimpleWorker",
+    "SpawnWorker",
     "Webhook",
     "Worker",
     "__version__",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -72,6 +73,7 @@ __all__ = [
     "RoundRobinWorker",
     "SHUTDOWN_SIGNAL",
     "SimpleWorker",
+    "SpawnWorker",
     "Worker",
     "WorkerStatus",
     "logger",
@@ -575,6 +577,34 @@ class Worker(WorkHorse, BaseWorker):
 
     def _queue_of(self, job: Optional[Job]) -> Optional[Queue]:
         return next((q for q in self.queues if job is not None and q.name == job.origin), None)
+
+
+class SpawnWorker(Worker):
+    """Runs each job in a freshly started interpreter instead of a fork (for code that is not fork-safe)."""
+
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        from .spawn_horse import spawn_request
+
+        read_end, write_end = os.pipe()
+        env = {**os.environ, "RQ_WORKER_ID": self.name, "RQ_JOB_ID": job.id}
+        if self.execution is not None:
+            env["RQ_EXECUTION_ID"] = self.execution.id
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "rq.spawn_horse", str(write_end)],
+                stdin=subprocess.PIPE,
+                pass_fds=(write_end,),
+                env=env,
+                start_new_session=True,  # its own process group, like a forked horse
+            )
+        finally:
+            os.close(write_end)
+        self._report_fd = read_end
+        self._horse_pid = process.pid
+        process.stdin.write(spawn_request(self, job, queue))  # type: ignore[union-attr]
+        process.stdin.close()  # type: ignore[union-attr]
+        process.returncode = 0  # reaped by wait_for_horse, not by Popen
+        self.procline(f"Spawned {process.pid} at {time.time():.0f}")
 
 
 class SimpleWorker(BaseWorker):

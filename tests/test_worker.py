@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from rq import Queue, SimpleWorker, Worker
+from rq import Queue, SimpleWorker, SpawnWorker, Worker
 from rq.job import Job, JobStatus
 from rq.results import Result
 from rq.suspension import resume, suspend
@@ -16,7 +16,7 @@ from rq.worker import DequeueStrategy, RandomWorker, RoundRobinWorker, WorkerSta
 from tests import jobs
 from tests.helpers import WorkerProcess, wait_for
 
-WORKER_CLASSES = [SimpleWorker, Worker]
+WORKER_CLASSES = [SimpleWorker, Worker, SpawnWorker]
 
 
 @pytest.mark.parametrize("worker_class", WORKER_CLASSES)
@@ -66,19 +66,21 @@ def test_unimportable_function_fails_with_its_name_and_worker_goes_on(connection
     assert ok.return_value() == 3
 
 
-def test_job_timeout_fails_with_job_timeout_exception(connection):
+@pytest.mark.parametrize("worker_class", [Worker, SpawnWorker])
+def test_job_timeout_fails_with_job_timeout_exception(connection, worker_class):
     queue = Queue(connection=connection)
     slow = queue.enqueue(jobs.sleep_for, 10, job_timeout=1)
     after = queue.enqueue(jobs.add, 1, 1)
-    Worker([queue], connection=connection).work(burst=True)
+    worker_class([queue], connection=connection).work(burst=True)
     assert slow.get_status() == JobStatus.FAILED
     assert "JobTimeoutException" in slow.exc_info
     assert "Task exceeded maximum timeout value (1 seconds)" in slow.exc_info
     assert after.get_status() == JobStatus.FINISHED
 
 
+@pytest.mark.parametrize("worker_class", [Worker, SpawnWorker])
 @pytest.mark.parametrize("func", [jobs.kill_own_process, jobs.exit_abruptly])
-def test_horse_dying_on_its_own_leaves_job_failed(connection, func):
+def test_horse_dying_on_its_own_leaves_job_failed(connection, func, worker_class):
     queue = Queue(connection=connection)
     job = queue.enqueue(func)
     after = queue.enqueue(jobs.add, 1, 1)
