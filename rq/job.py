@@ -29,6 +29,7 @@ from .exceptions import (
     SerializationError,
 )
 from .job_hash import decode_job, encode_job, load_meta
+from .job_lifecycle import JobOperations
 from .job_validation import check_ttl, describe_callable, parse_job_id, validate_job_id
 from .layout import as_text, format_ts, utcnow
 from .retry import Retry
@@ -39,7 +40,6 @@ from .utils import get_call_string, import_attribute
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
-    from .queue import Queue
     from .registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
     from .results import Result
 
@@ -71,7 +71,7 @@ def get_current_job(connection: Optional[Redis] = None, job_class: Any = None) -
     return jobs[-1] if jobs else None
 
 
-class Job(JobCallbacks):
+class Job(JobCallbacks, JobOperations):
     """A job: the call to make, its settings, and its state as stored in Redis."""
 
     redis_job_namespace_prefix = layout.JOB_PREFIX
@@ -627,55 +627,10 @@ class Job(JobCallbacks):
         index = max(len(self.retry_intervals) - (self.retries_left or 0), 0)
         return self.retry_intervals[min(index, len(self.retry_intervals) - 1)]
 
-    def retry(self, queue: "Queue", pipeline: "Pipeline") -> None:
-        """Use up one retry and queue the writes that run the job again (now or after its interval)."""
-        from .job_lifecycle import plan_retry, write_retry
-
-        write_retry(self, queue, pipeline, plan_retry(self))
-
-    def send_webhooks(self, status: str, *, exc_string: Optional[str] = None) -> None:
-        """Call the job's webhooks registered for ``status`` ('finished' or 'failed'); errors are logged."""
-        for hook in self.webhooks:
-            if getattr(hook, "job_status", None) == status:
-                hook.send(self, exc_string=exc_string)
-
     def should_enqueue_at_front(self) -> bool:
         return bool(self.enqueue_at_front_on_retry and self.started_at is not None)
 
-    # ---- admin operations ------------------------------------------------------
-
-    def delete(
-        self, pipeline: Optional["Pipeline"] = None, remove_from_queue: bool = True, delete_dependents: bool = False
-    ) -> None:
-        """Remove the job, its registry and queue entries, executions, results and dependency sets."""
-        from .job_lifecycle import delete_job
-
-        delete_job(self, pipeline=pipeline, remove_from_queue=remove_from_queue, delete_dependents=delete_dependents)
-
-    def delete_dependents(self, pipeline: Optional["Pipeline"] = None) -> None:
-        from .job_lifecycle import delete_dependents
-
-        delete_dependents(self, pipeline=pipeline)
-
-    def cancel(
-        self,
-        pipeline: Optional["Pipeline"] = None,
-        enqueue_dependents: bool = False,
-        remove_from_dependencies: bool = False,
-    ) -> None:
-        """Move the job to the canceled registry; its dependents stay deferred unless asked."""
-        from .job_lifecycle import cancel_job as _cancel
-
-        _cancel(
-            self,
-            pipeline=pipeline,
-            enqueue_dependents=enqueue_dependents,
-            remove_from_dependencies=remove_from_dependencies,
-        )
-
-    def requeue(self, at_front: bool = False) -> "Job":
-        """Put a failed (or stopped) job back on its queue."""
-        return self.failed_job_registry.requeue(self, at_front=at_front)
+    # ---- starting (cancel, delete, requeue, retry: rq.job_lifecycle.JobOperations) -----------
 
     def prepare_for_execution(self, worker_name: str, pipeline: "Pipeline") -> None:
         """Mark the job started by ``worker_name`` (status, timestamps) on ``pipeline``."""

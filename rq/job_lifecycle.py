@@ -511,3 +511,48 @@ def fail_unreadable_job(queue: "Queue", job_id: str, reason: str, execution_id: 
             pipe.delete(layout.execution_key(job_id, execution_id))
             pipe.zrem(layout.executions_key(job_id), execution_id)
         pipe.execute()
+
+
+class JobOperations:
+    """Cancel, delete, requeue and retry: the transitions above, as methods of ``Job``."""
+
+    id: str
+    webhooks: list
+    failed_job_registry: Any
+
+    def delete(
+        self, pipeline: Optional["Pipeline"] = None, remove_from_queue: bool = True, delete_dependents: bool = False
+    ) -> None:
+        """Remove the job, its registry and queue entries, executions, results and dependency sets."""
+        delete_job(self, pipeline=pipeline, remove_from_queue=remove_from_queue, delete_dependents=delete_dependents)
+
+    def delete_dependents(self, pipeline: Optional["Pipeline"] = None) -> None:
+        delete_dependents(self, pipeline=pipeline)  # type: ignore[arg-type]
+
+    def cancel(
+        self,
+        pipeline: Optional["Pipeline"] = None,
+        enqueue_dependents: bool = False,
+        remove_from_dependencies: bool = False,
+    ) -> None:
+        """Move the job to the canceled registry; its dependents stay deferred unless asked."""
+        cancel_job(
+            self,
+            pipeline=pipeline,
+            enqueue_dependents=enqueue_dependents,
+            remove_from_dependencies=remove_from_dependencies,
+        )
+
+    def requeue(self, at_front: bool = False) -> "Job":
+        """Put a failed (or stopped) job back on its queue."""
+        return self.failed_job_registry.requeue(self, at_front=at_front)
+
+    def retry(self, queue: "Queue", pipeline: "Pipeline") -> None:
+        """Use up one retry and queue the writes that run the job again (now or after its interval)."""
+        write_retry(self, queue, pipeline, plan_retry(self))
+
+    def send_webhooks(self, status: str, *, exc_string: Optional[str] = None) -> None:
+        """Call the job's webhooks registered for ``status`` ('finished' or 'failed'); errors are logged."""
+        for hook in self.webhooks:
+            if getattr(hook, "job_status", None) == status:
+                hook.send(self, exc_string=exc_string)
