@@ -207,11 +207,13 @@ def next_local_run(expression: CronExpression, after: datetime) -> datetime:
     happens that much later; in the hour repeated when clocks go back, runs happen in its
     first pass only.
     """
-    after_utc = after.astimezone(timezone.utc)
+    after_utc = datetime.fromtimestamp(after.timestamp(), tz=timezone.utc)
     wall = after.astimezone().replace(tzinfo=None)
     for _ in range(_MAX_LOCAL_CANDIDATES):
         wall = expression.next_after(wall)
-        candidate = wall.astimezone(timezone.utc)  # a naive value is read as local time
+        # timestamp() reads a naive value as local time; a time skipped when clocks go forward
+        # gets the offset from before the change, so it lands that much later.
+        candidate = datetime.fromtimestamp(wall.timestamp(), tz=timezone.utc)
         if candidate > after_utc:
             return candidate
     raise ValueError(f"Cron expression {expression.text!r}: no local run found after {after}")

@@ -2,9 +2,12 @@
 
 The virtualenv lives in ``<repo>/.peer/rq-<version>/`` (override with ``RQ_PEER_DIR``)
 and holds ``rq==PEER_VERSION`` from PyPI plus the ``redis`` client version installed
-here. It is built once, under an exclusive file lock so parallel test processes do not
-build it twice, and marked complete only after a successful import check; a half-built
-directory is removed and rebuilt.
+here. A second peer, ``rq==PEER_116_VERSION`` (the 1.x generation), lives next to it in
+``.peer/rq-1.16.2/`` (override with ``RQ_PEER_116_DIR``); every function below takes
+``version=`` to pick it and defaults to ``PEER_VERSION``. Each virtualenv is built
+once, under an exclusive file lock so parallel test processes do not build it twice, and
+marked complete only after a successful import check; a half-built directory is removed
+and rebuilt.
 
 Peer code never sees this repository's ``rq``: it runs with the peer's interpreter, the
 user site disabled (``-s``), the working directory in a temporary folder, and only
@@ -34,6 +37,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Holds only ``interop_jobs.py``; on sys.path of every process, ours and the peer's.
 JOBS_DIR = Path(__file__).resolve().parent / "pythonpath"
 DEFAULT_PEER_DIR = REPO_ROOT / ".peer" / f"rq-{PEER_VERSION}"
+# The older generation, checked where its data layout allows (test_mixed_fleet_116.py).
+PEER_116_VERSION = "1.16.2"
+# Environment variable that moves each peer's virtualenv elsewhere.
+_DIR_VARIABLES = {PEER_VERSION: "RQ_PEER_DIR", PEER_116_VERSION: "RQ_PEER_116_DIR"}
 # Written into the virtualenv once it is complete and verified.
 READY_MARKER = ".interop-ready"
 # Seconds allowed for creating the virtualenv and for the pip install.
@@ -71,12 +78,13 @@ class PeerError(AssertionError):
     """A peer snippet or command failed; the message carries its output."""
 
 
-def peer_dir() -> Path:
-    return Path(os.environ.get("RQ_PEER_DIR") or DEFAULT_PEER_DIR).resolve()
+def peer_dir(version: str = PEER_VERSION) -> Path:
+    default = REPO_ROOT / ".peer" / f"rq-{version}"
+    return Path(os.environ.get(_DIR_VARIABLES.get(version, ""), "") or default).resolve()
 
 
-def peer_python(directory: Optional[Path] = None) -> Path:
-    return (directory or peer_dir()) / "bin" / "python"
+def peer_python(directory: Optional[Path] = None, version: str = PEER_VERSION) -> Path:
+    return (directory or peer_dir(version)) / "bin" / "python"
 
 
 def redis_requirement() -> str:
@@ -126,9 +134,9 @@ def _run_step(cmd: Sequence[str], timeout: float, what: str) -> None:
         raise PeerUnavailable(f"{what} failed: {_last_line(proc.stderr or proc.stdout)}")
 
 
-def ensure_peer() -> Path:
-    """Build the peer virtualenv if needed; return its python. Raises PeerUnavailable."""
-    directory = peer_dir()
+def ensure_peer(version: str = PEER_VERSION) -> Path:
+    """Build the virtualenv of peer ``version`` if needed; return its python. Raises PeerUnavailable."""
+    directory = peer_dir(version)
     if _is_ready(directory):
         return peer_python(directory)
     with _build_lock(directory):
@@ -146,21 +154,21 @@ def ensure_peer() -> Path:
                     "install",
                     "--quiet",
                     "--disable-pip-version-check",
-                    f"rq=={PEER_VERSION}",
+                    f"rq=={version}",
                     redis_requirement(),
                 ],
                 PIP_TIMEOUT,
-                f"pip install rq=={PEER_VERSION}",
+                f"pip install rq=={version}",
             )
             _run_step(
-                [str(python), "-s", "-c", f"import rq, sys; sys.exit(rq.__version__ != {PEER_VERSION!r})"],
+                [str(python), "-s", "-c", f"import rq, sys; sys.exit(rq.__version__ != {version!r})"],
                 VENV_TIMEOUT,
                 "checking the peer rq version",
             )
         except PeerUnavailable:
             shutil.rmtree(directory, ignore_errors=True)
             raise
-        (directory / READY_MARKER).write_text(f"rq=={PEER_VERSION} {redis_requirement()}\n")
+        (directory / READY_MARKER).write_text(f"rq=={version} {redis_requirement()}\n")
     return python
 
 
@@ -176,13 +184,13 @@ def peer_env(redis_url: Optional[str] = None, extra: Optional[dict[str, str]] = 
     return env
 
 
-def _script_args(script: str) -> list[str]:
-    return [str(peer_python()), "-s", "-c", _PRELUDE + textwrap.dedent(script)]
+def _script_args(script: str, version: str) -> list[str]:
+    return [str(peer_python(version=version)), "-s", "-c", _PRELUDE + textwrap.dedent(script)]
 
 
-def _cli_args(args: Sequence[str]) -> list[str]:
+def _cli_args(args: Sequence[str], version: str) -> list[str]:
     # ``python -m rq.cli`` is upstream's ``rq`` command without depending on a script shebang.
-    return [str(peer_python()), "-s", "-m", "rq.cli", *args]
+    return [str(peer_python(version=version)), "-s", "-m", "rq.cli", *args]
 
 
 @contextlib.contextmanager
@@ -195,11 +203,15 @@ def _workdir(cwd: Optional[os.PathLike[str] | str]) -> Iterator[str]:
 
 
 def run_peer(
-    script: str, redis_url: str, cwd: Optional[os.PathLike[str] | str] = None, timeout: float = RUN_TIMEOUT
+    script: str,
+    redis_url: str,
+    cwd: Optional[os.PathLike[str] | str] = None,
+    timeout: float = RUN_TIMEOUT,
+    version: str = PEER_VERSION,
 ) -> subprocess.CompletedProcess[str]:
     """Run a Python snippet with upstream rq; it sees ``conn``, ``REDIS_URL`` and ``emit``."""
     with _workdir(cwd) as workdir:
-        return _run(_script_args(script), redis_url, workdir, timeout, "peer snippet")
+        return _run(_script_args(script, version), redis_url, workdir, timeout, "peer snippet")
 
 
 def peer_rq_cli(
@@ -207,10 +219,11 @@ def peer_rq_cli(
     redis_url: Optional[str] = None,
     cwd: Optional[os.PathLike[str] | str] = None,
     timeout: float = RUN_TIMEOUT,
+    version: str = PEER_VERSION,
 ) -> subprocess.CompletedProcess[str]:
     """Run upstream's ``rq`` command, e.g. ``["worker", "--burst", "--url", url, "default"]``."""
     with _workdir(cwd) as workdir:
-        return _run(_cli_args(args), redis_url, workdir, timeout, f"peer `rq {' '.join(args)}`")
+        return _run(_cli_args(args, version), redis_url, workdir, timeout, f"peer `rq {' '.join(args)}`")
 
 
 def _run(
@@ -224,9 +237,9 @@ def _run(
         ) from None
 
 
-def run_peer_json(script: str, redis_url: str, timeout: float = RUN_TIMEOUT) -> Any:
+def run_peer_json(script: str, redis_url: str, timeout: float = RUN_TIMEOUT, version: str = PEER_VERSION) -> Any:
     """Run a snippet that must succeed and ``emit()`` exactly one value; return that value."""
-    proc = run_peer(script, redis_url, timeout=timeout)
+    proc = run_peer(script, redis_url, timeout=timeout, version=version)
     if proc.returncode != 0:
         raise PeerError(f"peer snippet exited {proc.returncode}\n{describe_output(proc.stdout, proc.stderr)}")
     values = [json.loads(line[len(EMIT_PREFIX) :]) for line in proc.stdout.splitlines() if line.startswith(EMIT_PREFIX)]
@@ -245,16 +258,18 @@ def check_cli(
     return proc
 
 
-def start_peer(script: str, redis_url: str, cwd: os.PathLike[str] | str, log_path: Path) -> subprocess.Popen[str]:
+def start_peer(
+    script: str, redis_url: str, cwd: os.PathLike[str] | str, log_path: Path, version: str = PEER_VERSION
+) -> subprocess.Popen[str]:
     """Start a long-running peer snippet, output to ``log_path``; the caller stops and reaps it."""
-    return _popen(_script_args(script), redis_url, cwd, log_path)
+    return _popen(_script_args(script, version), redis_url, cwd, log_path)
 
 
 def start_peer_cli(
-    args: Sequence[str], redis_url: str, cwd: os.PathLike[str] | str, log_path: Path
+    args: Sequence[str], redis_url: str, cwd: os.PathLike[str] | str, log_path: Path, version: str = PEER_VERSION
 ) -> subprocess.Popen[str]:
     """Start upstream's ``rq`` command in the background (e.g. a non-burst worker)."""
-    return _popen(_cli_args(args), redis_url, cwd, log_path)
+    return _popen(_cli_args(args, version), redis_url, cwd, log_path)
 
 
 def _popen(cmd: list[str], redis_url: str, cwd: os.PathLike[str] | str, log_path: Path) -> subprocess.Popen[str]:

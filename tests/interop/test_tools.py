@@ -54,11 +54,6 @@ DRIVERS = Path(__file__).resolve().parent / "drivers"
 # Seconds allowed for one driver script (a browser run, a sentry run) or manage.py command.
 DRIVER_TIMEOUT = 90.0
 
-RQ_CRON_GAP = (
-    "rq.cron is missing: django-rq 4.x imports rq.cron.CronJob and rq.cron.CronScheduler at start-up "
-    "(django_rq/utils.py, django_rq/cron.py), so the project and `manage.py rqworker` fail with ImportError"
-)
-
 # What each tool imports from ``rq`` (module, name), as found by test_tools_import_these_names.
 TOOL_IMPORTS: dict[str, tuple[tuple[str, str], ...]] = {
     "rq-dashboard": (
@@ -184,9 +179,8 @@ TOOL_ATTRIBUTES: dict[str, tuple[tuple[str, str], ...]] = {
         ("rq.job", "Job.func_name"),
     ),
 }
-KNOWN_GAPS = {
-    "rq.cron": RQ_CRON_GAP,
-}
+# Names a tool uses that this package lacks ("module" or "module:name" -> reason); each is a strict xfail.
+KNOWN_GAPS: dict[str, str] = {}
 TOOL_PACKAGES = {"rq-dashboard": "rq_dashboard", "django-rq": "django_rq", "sentry-sdk": "sentry_sdk"}
 
 
@@ -607,7 +601,6 @@ def start_rqworker(
     return worker
 
 
-@pytest.mark.xfail(strict=True, reason=RQ_CRON_GAP)
 def test_django_rq_as_released_starts(tools: Path, tmp_path: Path, redis_url: str, connection: redis.Redis) -> None:
     """Without the stand-in: the project passes ``manage.py check`` and ``rqworker --burst`` runs a job."""
     site = django_project.write_project(tmp_path / "site", cron_standin=False)
