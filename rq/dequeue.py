@@ -360,6 +360,7 @@ class Dequeuer:
         idle_since = time.monotonic()
         poll = DEQUEUE_POLL_INITIAL
         while not self._stop_requested:
+            self.last_loop_at = time.monotonic()
             self._heartbeat_if_due()
             if self.should_run_maintenance_tasks:
                 self.run_maintenance_tasks()

@@ -109,8 +109,9 @@ class JobRunner:
         """Record the job's start, unless the dequeue already did it in the same step."""
         if self._started_job_id == job.id:  # type: ignore[attr-defined]
             self._started_job_id = None
-            return
-        self.prepare_job_execution(job, remove_from_intermediate_queue=True)
+        else:
+            self.prepare_job_execution(job, remove_from_intermediate_queue=True)
+        self.emit("job_started", job=job)  # type: ignore[attr-defined]
 
     def prepare_execution(self, job: "Job", pipeline: Optional["Pipeline"] = None) -> Execution:
         """Create the execution record (and its started-registry entry) on ``pipeline``."""
@@ -290,6 +291,7 @@ class JobRunner:
             restore_lost_hash(job, results, status_write[0], job.get_result_ttl(self.default_result_ttl))
         self._count_job(job, succeeded=True)
         self.execution = None
+        self.emit("job_finished", job=job, queue=queue, duration=self._working_time(job))  # type: ignore[attr-defined]
         self._log_success(job, queue)
         release_if_needed(job, results[-1])
         job.send_webhooks("finished")
@@ -304,6 +306,8 @@ class JobRunner:
         results = self.write_with_retry(build, f"record the retry of job {job.id}")
         self._count_job(job, succeeded=False)
         self.execution = None
+        event = "job_retried" if delay is not None else "job_failed"
+        self.emit(event, job=job, queue=queue, duration=self._working_time(job))  # type: ignore[attr-defined]
         if delay is not None:
             logger.info(
                 "Worker %s: job %s asked to be retried (%d of %d)", self.name, job.id, job.number_of_retries, retry.max
@@ -340,6 +344,8 @@ class JobRunner:
         results = self.write_with_retry(build, f"record the failure of job {job.id}")
         self._count_job(job, succeeded=False)
         self.execution = None
+        event = "job_retried" if retry else ("job_stopped" if status == JobStatus.STOPPED else "job_failed")
+        self.emit(event, job=job, queue=queue, duration=self._working_time(job))  # type: ignore[attr-defined]
         if retry:
             logger.info("Worker %s: job %s failed; retrying (%s retries left)", self.name, job.id, job.retries_left)
             return

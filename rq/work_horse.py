@@ -219,6 +219,7 @@ class WorkHorse:
         fd = self._report_fd
         try:
             while True:
+                self.last_loop_at = time.monotonic()
                 readable, _, _ = select.select([fd], [], [], REPORT_POLL_INTERVAL)
                 if readable:
                     chunk = os.read(fd, 65536)

@@ -201,6 +201,9 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         self.pubsub_thread: Optional["PubSubWorkerThread"] = None
         self._listener_stop: Optional[threading.Event] = None
         self._subscribe_lock = threading.Lock()
+        self._listeners: list[Callable[..., Any]] = []
+        # Monotonic time of the last sign of life of the main loop (for liveness checks).
+        self.last_loop_at = time.monotonic()
         self._stop_requested = False
         self._handles_signals = False
         self._stop_event = threading.Event()
@@ -258,6 +261,22 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
 
     def telemetry_fields(self) -> dict[str, str]:
         return self.command_channel.fields() if hasattr(self, "command_channel") else {}
+
+    def add_listener(self, listener: Callable[..., Any]) -> None:
+        """Call ``listener(event, worker, **details)`` on job events, in this (the worker's) process.
+
+        Events: ``job_started`` (job), ``job_finished``, ``job_failed``, ``job_retried`` and
+        ``job_stopped`` (job, queue, duration in seconds). Used by the metrics; errors in a
+        listener are logged and ignored.
+        """
+        self._listeners.append(listener)
+
+    def emit(self, event: str, **details: Any) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event, self, **details)
+            except Exception:
+                logger.warning("Worker %s: a listener failed on %s", self.key, event, exc_info=True)
 
     def procline(self, message: str) -> None:
         if _setproctitle is not None:
