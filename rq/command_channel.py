@@ -98,7 +98,7 @@ class CommandChannel:
 
     def publish_counters(self) -> None:
         """Write changed counters to the worker hash (skipped quietly while Redis is away)."""
-        fields = self.fields()
+        fields = {**self.fields(), **self.worker.connection_fields()}
         changed = {k: v for k, v in fields.items() if self._published_counters.get(k) != v}
         if not changed:
             return

@@ -36,6 +36,8 @@ DEQUEUE_POLL_INITIAL = 0.01
 DEQUEUE_POLL_MAX = _env_float("RQ_DEQUEUE_POLL_MAX", 0.25)
 # Seconds between two suspension checks of a busy worker (an idle one checks at every poll).
 SUSPENSION_CHECK_INTERVAL = 1.0
+# Seconds between two reads of which of the worker's queues are paused (Queue.pause).
+PAUSE_CHECK_INTERVAL = 1.0
 
 # Take the next job and record its start, atomically. Returns "suspended" while ARGV[2]
 # exists; else {queue key, job id, job hash as a flat list, heartbeat TTL}, the TTL being 0
@@ -44,7 +46,8 @@ SUSPENSION_CHECK_INTERVAL = 1.0
 # ARGV: job key prefix, suspended key, mode ("pop", or "claim" to take ARGV[4] from the
 # intermediate list of the single queue), claimed id, worker key, worker name, execution
 # key prefix, executions key prefix, execution id, now as text, now as a float, now in whole
-# seconds, TTL rule ("fork" or "simple"), job monitoring interval, default job timeout.
+# seconds, TTL rule ("fork" or "simple"), job monitoring interval, default job timeout, and
+# the worker's redelivery budget for jobs that have none ("" for none).
 _TAKE_SCRIPT = """
 if ARGV[2] ~= '' and redis.call('EXISTS', ARGV[2]) == 1 then
   return 'suspended'
@@ -53,6 +56,7 @@ local prefix, mode, claimed = ARGV[1], ARGV[3], ARGV[4]
 local worker_key, worker_name, exec_prefix, execs_prefix, exec_id = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local now_text, now_float, now = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local rule, interval, default_timeout = ARGV[13], tonumber(ARGV[14]), tonumber(ARGV[15])
+local redeliveries = ARGV[16]
 local queues = #KEYS / 2
 for q = 1, queues do
   local queue_key = KEYS[q]
@@ -92,6 +96,9 @@ for q = 1, queues do
     redis.call('EXPIRE', worker_key, ttl)
     redis.call('HSET', job_key, 'status', 'started', 'started_at', now_text, 'worker_name', worker_name,
                'last_heartbeat', now_text, 'ended_at', '')
+    if redeliveries ~= '' and not fields['max_redeliveries'] then
+      redis.call('HSET', job_key, 'max_redeliveries', redeliveries)
+    end
     if fields['ttl'] and fields['ttl'] ~= '' then
       redis.call('PERSIST', job_key)
     end
@@ -181,6 +188,9 @@ class Dequeuer:
     # The job whose start the last dequeue already recorded (execute_job skips prepare for it).
     _started_job_id: Optional[str] = None
     _suspension_checked_at: float = float("-inf")
+    _pause_checked_at: float = float("-inf")
+    _paused: frozenset = frozenset()
+    redeliver_abandoned: Optional[int] = None
 
     def reorder_queues(self, reference_queue: Queue) -> None:
         """Apply the dequeue strategy after a job was taken from ``reference_queue``."""
@@ -208,22 +218,40 @@ class Dequeuer:
             and getattr(cls.get_heartbeat_ttl, "ttl_rule", None) is not None  # type: ignore[attr-defined]
         )
 
+    def active_queues(self) -> list[Queue]:
+        """The worker's queues that are not paused (read from Redis at most once a second)."""
+        if time.monotonic() - self._pause_checked_at >= PAUSE_CHECK_INTERVAL:
+            with self.connection.pipeline(transaction=False) as pipe:
+                for queue in self.queues:
+                    pipe.exists(layout.paused_queue_key(queue.name))
+                paused = frozenset(q.name for q, flag in zip(self.queues, pipe.execute()) if flag)
+            self._pause_checked_at = time.monotonic()
+            for name in sorted(paused - self._paused):
+                logger.info("Worker %s: queue %s is paused; skipping it", self.name, name)
+            for name in sorted(self._paused - paused):
+                logger.info("Worker %s: queue %s is no longer paused", self.name, name)
+            self._paused = paused
+        return [queue for queue in self.queues if queue.name not in self._paused]
+
     def _pop_ready(self) -> Union[None, str, tuple[Job, Queue]]:
         """One non-blocking pass over the queues (in order); 'suspended' while suspended."""
+        queues = self.active_queues()
+        if not queues:
+            return None
         if self._takes_atomically():
             while True:
-                found = self._take(self.queues)
+                found = self._take(queues)
                 if found is not False:
                     return found  # type: ignore[return-value]
         script = self._script("_dequeue_script", _DEQUEUE_SCRIPT)
         while True:
-            reply = script(keys=[q.key for q in self.queues], args=[layout.JOB_PREFIX, layout.SUSPENDED_KEY])
+            reply = script(keys=[q.key for q in queues], args=[layout.JOB_PREFIX, layout.SUSPENDED_KEY])
             if not reply:
                 return None
             if isinstance(reply, (bytes, str)):
                 return "suspended"
             queue_key, job_id, flat = as_text(reply[0]), as_text(reply[1]), reply[2]
-            queue = next(q for q in self.queues if q.key == queue_key)
+            queue = next(q for q in queues if q.key == queue_key)
             found = self._job_from_hash(queue, job_id, dict(zip(flat[::2], flat[1::2])))  # type: ignore[arg-type]
             if found is not None:
                 return found
@@ -255,6 +283,7 @@ class Dequeuer:
                 self.key, self.name, layout.EXECUTION_PREFIX, layout.EXECUTIONS_PREFIX, execution_id,
                 format_ts(now), float_ts(now.timestamp()), int(now.timestamp()), ttl_rule,
                 self.job_monitoring_interval, self.queue_class.DEFAULT_TIMEOUT,
+                "" if self.redeliver_abandoned is None else self.redeliver_abandoned,
             ],
         )  # fmt: skip
         self._pending_start = None
@@ -277,6 +306,8 @@ class Dequeuer:
         job.ended_at = None
         job.worker_name = self.name
         job._status = "started"
+        if self.redeliver_abandoned is not None and job.max_redeliveries is None:
+            job.max_redeliveries = self.redeliver_abandoned
         self.execution = Execution(execution_id, job.id, self.connection, worker_name=self.name)
         self.execution.created_at = self.execution.last_heartbeat = now
         self._state, self._current_job_id, self._started_job_id = "busy", job.id, job.id
@@ -340,7 +371,7 @@ class Dequeuer:
         return max(0.1, min(DEQUEUE_BLOCK_SLICE, float(socket_timeout) / 2))
 
     def _can_block(self) -> bool:
-        if len(self.queues) != 1:
+        if len(self.queues) != 1 or self._paused:
             return False
         if self._supports_blmove is None:
             self._supports_blmove = self.get_redis_server_version() >= (6, 2, 0)

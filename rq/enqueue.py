@@ -47,6 +47,7 @@ _RESERVED_KWARGS = (
     "pipeline",
     "unique",
     "webhooks",
+    "redeliver_abandoned",
 )
 
 
@@ -161,6 +162,7 @@ class Enqueueing:
         on_stopped: Any = None,
         webhooks: Any = None,
         group_id: Optional[str] = None,
+        redeliver_abandoned: Optional[int] = None,
     ) -> Job:
         """Build a job for this queue without enqueueing it."""
         return self.job_class.create(
@@ -186,6 +188,7 @@ class Enqueueing:
             on_stopped=on_stopped,
             webhooks=webhooks,
             repeat=repeat,
+            redeliver_abandoned=redeliver_abandoned,
         )
 
     def enqueue_call(
@@ -210,8 +213,14 @@ class Enqueueing:
         pipeline: Optional["Pipeline"] = None,
         unique: bool = False,
         webhooks: Any = None,
+        *,
+        redeliver_abandoned: Optional[int] = None,
     ) -> Job:
-        """Create a job for ``func(*args, **kwargs)`` and enqueue it (or defer it on dependencies)."""
+        """Create a job for ``func(*args, **kwargs)`` and enqueue it (or defer it on dependencies).
+
+        ``redeliver_abandoned=N`` (this fork's extension): if the worker running it dies, put
+        the job back on its queue up to N times instead of failing it.
+        """
         if unique and job_id is None:
             raise ValueError("unique=True needs an explicit job_id")
         if unique and depends_on is not None:
@@ -234,6 +243,7 @@ class Enqueueing:
             on_failure=on_failure,
             on_stopped=on_stopped,
             webhooks=webhooks,
+            redeliver_abandoned=redeliver_abandoned,
         )
         return self.enqueue_job(job, pipeline=pipeline, at_front=at_front, unique=unique)
 
@@ -261,6 +271,7 @@ class Enqueueing:
             pipeline=options["pipeline"],
             unique=options["unique"],
             webhooks=options["webhooks"],
+            redeliver_abandoned=options["redeliver_abandoned"],
         )
 
     def enqueue_job(
@@ -405,6 +416,7 @@ class Enqueueing:
             on_failure=options["on_failure"],
             on_stopped=options["on_stopped"],
             webhooks=options["webhooks"],
+            redeliver_abandoned=options["redeliver_abandoned"],
         )
         if options["at_front"]:
             job.enqueue_at_front = True

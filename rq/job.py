@@ -107,6 +107,10 @@ class Job(JobCallbacks, JobOperations):
         self.repeats_left: Optional[int] = None
         self.repeat_intervals: Optional[list[int]] = None
         self.webhooks: list = []
+        # This fork's extension: how often a job abandoned by a dead worker is put back on its
+        # queue instead of failing (see rq.job_lifecycle.handle_abandoned_job).
+        self.max_redeliveries: Optional[int] = None
+        self.redeliveries = 0
         self._dependency_ids: list[str] = []
         self.allow_dependency_failures: Optional[bool] = None
         self.enqueue_at_front: Optional[bool] = None
@@ -151,6 +155,7 @@ class Job(JobCallbacks, JobOperations):
         on_stopped: Any = None,
         webhooks: Any = None,
         repeat: Any = None,
+        redeliver_abandoned: Optional[int] = None,
     ) -> "Job":
         """Build a job (not saved). Every argument is checked here, before anything reaches Redis."""
         args = () if args is None else args
@@ -191,6 +196,14 @@ class Job(JobCallbacks, JobOperations):
             if callback is not None:
                 setattr(job, f"_{kind}_callback_name", callback.name)
                 setattr(job, f"_{kind}_callback_timeout", callback.timeout)
+        if redeliver_abandoned is not None:
+            if (
+                not isinstance(redeliver_abandoned, int)
+                or isinstance(redeliver_abandoned, bool)
+                or redeliver_abandoned < 0
+            ):
+                raise ValueError(f"redeliver_abandoned must be a non-negative integer, got {redeliver_abandoned!r}")
+            job.max_redeliveries = redeliver_abandoned
         if webhooks is not None:
             if not isinstance(webhooks, (list, tuple)):
                 raise TypeError("webhooks must be a list of Webhook objects")

@@ -52,6 +52,8 @@ def encode_job(job: "Job", include_meta: bool = True, include_result: bool = Tru
         "number_of_retries": layout.encode_int(job.number_of_retries),
         "repeats_left": layout.encode_int(job.repeats_left),
         "repeat_intervals": None if job.repeat_intervals is None else layout.encode_json(job.repeat_intervals),
+        "max_redeliveries": layout.encode_int(job.max_redeliveries),
+        "redeliveries": layout.encode_int(job.redeliveries) if job.redeliveries else None,
     }
     fields.update((name, value) for name, value in optional.items() if value is not None)
     if job._dependency_ids:
@@ -104,6 +106,8 @@ def decode_job(job: "Job", raw: dict) -> None:
     job.retry_intervals = layout.decode_json(fields.get("retry_intervals"))
     job.number_of_retries = integer("number_of_retries")
     job.enqueue_at_front_on_retry = layout.decode_bool(fields.get("enqueue_at_front_on_retry")) or None
+    job.max_redeliveries = integer("max_redeliveries")
+    job.redeliveries = integer("redeliveries") or 0
     job.repeats_left = integer("repeats_left")
     job.repeat_intervals = layout.decode_json(fields.get("repeat_intervals"))
     for kind in ("success", "failure", "stopped"):

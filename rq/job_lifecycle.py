@@ -28,6 +28,7 @@ from .registry import (
 )
 from .results import Result
 from .status import JobStatus
+from .timeouts import usable_death_penalty
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -339,6 +340,8 @@ def handle_abandoned_job(
     from .executions import Execution
 
     queue = registry.get_queue()
+    if redeliver_abandoned(job, queue, execution_id):
+        return
     stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S")
     message = f"Moved to FailedJobRegistry, due to AbandonedJobError, at {stamp}"
     try:
@@ -354,28 +357,38 @@ def handle_abandoned_job(
         message,
         exc_info,
         worker_name="",
-        death_penalty_class=_usable_here(registry.death_penalty_class),
+        death_penalty_class=usable_death_penalty(registry.death_penalty_class),
         execution=execution,
         exception_handlers=exception_handlers,
     )
 
 
-def _usable_here(death_penalty_class: type) -> type:
-    """The death penalty for a callback run here: signals only work in the main thread.
+def redeliver_abandoned(job: "Job", queue: "Queue", execution_id: str) -> bool:
+    """Put an abandoned job back at the front of its queue if its redelivery budget allows.
 
-    Abandoned jobs are also recovered by whoever counts the started registry, which may be
-    a thread of a web application.
+    Opt-in (``max_redeliveries``, set per job at enqueue or by a worker started with
+    ``redeliver_abandoned``); the count is kept in the job hash. Returns True if redelivered.
     """
-    import threading
+    if not job.max_redeliveries or job.redeliveries >= job.max_redeliveries:
+        return False
+    from .executions import Execution
 
-    from .timeouts import TimerDeathPenalty, UnixSignalDeathPenalty
-
-    if (
-        issubclass(death_penalty_class, UnixSignalDeathPenalty)
-        and threading.current_thread() is not threading.main_thread()
-    ):
-        return TimerDeathPenalty
-    return death_penalty_class
+    job.redeliveries += 1
+    job.worker_name = None
+    job.started_at = None
+    with job.connection.pipeline() as pipe:
+        end_execution(job, queue, Execution(execution_id, job.id, job.connection) if execution_id else None, pipe)
+        queue._write_enqueue(job, pipe, at_front=True)
+        pipe.execute()
+    logger.warning(
+        "Job %s (%s) was abandoned by its worker; redelivered to %s (%d of %d)",
+        job.id,
+        job.description,
+        queue.name,
+        job.redeliveries,
+        job.max_redeliveries,
+    )
+    return True
 
 
 def requeue_from_registry(registry: "BaseRegistry", job_or_id: Union["Job", str], at_front: bool = False) -> "Job":

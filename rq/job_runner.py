@@ -34,7 +34,7 @@ from .job_lifecycle import (
 from .layout import format_ts, utcnow
 from .resilience import REDIS_ERRORS, Backoff, Outage
 from .status import JobStatus
-from .timeouts import JobTimeoutException
+from .timeouts import JobTimeoutException, usable_death_penalty
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -157,6 +157,9 @@ class JobRunner:
             pipe.hset(self.key, mapping=worker_fields)
             pipe.expire(self.key, self.get_heartbeat_ttl(job))
             job.prepare_for_execution(self.name, pipe)
+            if self.redeliver_abandoned is not None and job.max_redeliveries is None:  # type: ignore[attr-defined]
+                job.max_redeliveries = self.redeliver_abandoned  # type: ignore[attr-defined]
+                pipe.hset(job.key, "max_redeliveries", job.max_redeliveries)
             if remove_from_intermediate_queue:
                 pipe.lrem(layout.intermediate_queue_key(job.origin), 1, job.id)
                 pipe.delete(layout.intermediate_first_seen_key(job.origin, job.id))
@@ -170,16 +173,18 @@ class JobRunner:
         _connection_stack.append(self.connection)  # RQ 1.x jobs may call get_current_connection()
         try:
             timeout = job.timeout or self.queue_class.DEFAULT_TIMEOUT
-            with self.death_penalty_class(timeout, JobTimeoutException, job_id=job.id):
+            penalty = usable_death_penalty(self.death_penalty_class)
+            with penalty(timeout, JobTimeoutException, job_id=job.id):
                 return_value = job.perform()
             job.ended_at = utcnow()
             job._cached_return_value = return_value
-            job.execute_success_callback(self.death_penalty_class, return_value)
+            job.execute_success_callback(penalty, return_value)
         except (Exception, ShutDownImminentException):
             job.ended_at = job.ended_at or utcnow()
             exc_info = sys.exc_info()
             exc_string = "".join(traceback.format_exception(*exc_info))
-            exc_string = run_failure_callback(job, self.death_penalty_class, exc_info) or exc_string
+            penalty = usable_death_penalty(self.death_penalty_class)
+            exc_string = run_failure_callback(job, penalty, exc_info) or exc_string
             job._status = JobStatus.FAILED.value  # handlers (and Sentry's RQ integration) see a failed job
             self.handle_exception(job, *exc_info)
             self.handle_job_failure(job, queue=queue, exc_string=exc_string)
@@ -367,7 +372,7 @@ class JobRunner:
     def handle_stopped_job(self, job: "Job", queue: "Queue") -> None:
         """A job stopped by the stop-job command: status stopped, stopped callback, failed registry."""
         try:
-            job.execute_stopped_callback(self.death_penalty_class)
+            job.execute_stopped_callback(usable_death_penalty(self.death_penalty_class))
         except Exception:
             logger.exception("Worker %s: error in the stopped callback of job %s", self.name, job.id)
         self.handle_job_failure(job, queue, exc_string=STOPPED_BY_USER, status=JobStatus.STOPPED)

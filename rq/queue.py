@@ -284,6 +284,25 @@ class Queue(Enqueueing):
             pipe.delete(self.key)
             pipe.execute()
 
+    # ---- pause (this fork's extension: upstream workers do not know the flag) -----------------
+
+    def pause(self, duration: Optional[int] = None) -> None:
+        """Stop workers of this fork from taking jobs from this queue (for ``duration`` seconds).
+
+        Jobs can still be enqueued; other queues are served as usual. Upstream RQ workers do
+        not know the flag (``rq:paused:<name>``) and keep serving the queue.
+        """
+        if duration is not None and duration < 1:
+            raise ValueError("A pause lasts at least 1 second")
+        self.connection.set(layout.paused_queue_key(self.name), 1, ex=duration)
+
+    def unpause(self) -> None:
+        self.connection.delete(layout.paused_queue_key(self.name))
+
+    @property
+    def is_paused(self) -> bool:
+        return bool(self.connection.exists(layout.paused_queue_key(self.name)))
+
     def acquire_maintenance_lock(self) -> bool:
         from .defaults import MAINTENANCE_LOCK_TTL
 

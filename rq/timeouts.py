@@ -16,6 +16,7 @@ __all__ = [
     "TimerDeathPenalty",
     "UnixSignalDeathPenalty",
     "get_default_death_penalty_class",
+    "usable_death_penalty",
 ]
 
 
@@ -124,6 +125,20 @@ def _timeout_init(message: str) -> Any:
         BaseException.__init__(self, message)
 
     return __init__
+
+
+def usable_death_penalty(death_penalty_class: type) -> type:
+    """The penalty to use in the current thread: signals only work in the main thread.
+
+    A worker (or a registry cleanup) run in another thread, e.g. by a web application or a
+    test, falls back to ``TimerDeathPenalty``.
+    """
+    if (
+        issubclass(death_penalty_class, UnixSignalDeathPenalty)
+        and threading.current_thread() is not threading.main_thread()
+    ):
+        return TimerDeathPenalty
+    return death_penalty_class
 
 
 def get_default_death_penalty_class() -> type[BaseDeathPenalty]:

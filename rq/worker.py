@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 import warnings
+from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
@@ -99,6 +100,10 @@ class WorkerStatus(str, Enum):
     IDLE = "idle"
 
 
+def _ts(unix_time: Optional[float]) -> str:
+    return layout.format_ts(datetime.fromtimestamp(unix_time, tz=timezone.utc)) if unix_time else ""
+
+
 def _as_queues(
     queues: Any,
     connection: Optional[Redis],
@@ -159,6 +164,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         serializer: Any = None,
         work_horse_killed_handler: Optional[Callable[..., Any]] = None,
         command_channel_handler: Union[CommandChannelHandler, str, None] = None,
+        redeliver_abandoned: Optional[int] = None,
         **kwargs: Any,
     ) -> None:
         if "exc_handler" in kwargs:
@@ -190,6 +196,8 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         if isinstance(command_channel_handler, str):
             command_channel_handler = import_attribute(command_channel_handler)
         self.command_channel_handler = command_channel_handler
+        # Jobs this worker starts without a redelivery budget of their own get this one.
+        self.redeliver_abandoned = redeliver_abandoned
         self._exc_handlers: list[Callable[..., Any]] = []
         for handler in [exception_handlers] if callable(exception_handlers) else list(exception_handlers or []):
             self.push_exc_handler(handler)
@@ -260,7 +268,32 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         return get_version(self.connection)
 
     def telemetry_fields(self) -> dict[str, str]:
-        return self.command_channel.fields() if hasattr(self, "command_channel") else {}
+        fields = self.command_channel.fields() if hasattr(self, "command_channel") else {}
+        return {**fields, **self.connection_fields()}
+
+    def connection_fields(self) -> dict[str, str]:
+        """How this worker's Redis connection and command channel fare (this fork's extra fields).
+
+        ``connection_state`` is ``ok``, ``reconnecting since <ts>`` or ``command channel
+        reconnecting since <ts>``; ``outage_count``, ``last_error`` and ``last_recovery``
+        (a text timestamp) describe past outages of the main connection.
+        """
+        outage = getattr(self, "connection_outage", None)
+        if outage is None:
+            return {}
+        channel = self.command_channel.outage
+        if outage.active:
+            state = f"reconnecting since {_ts(outage.since)}"
+        elif channel.active:
+            state = f"command channel reconnecting since {_ts(channel.since)}"
+        else:
+            state = "ok"
+        return {
+            "connection_state": state,
+            "outage_count": str(outage.count),
+            "last_error": outage.last_error or "",
+            "last_recovery": _ts(outage.last_recovery),
+        }
 
     def add_listener(self, listener: Callable[..., Any]) -> None:
         """Call ``listener(event, worker, **details)`` on job events, in this (the worker's) process.

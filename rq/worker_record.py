@@ -105,7 +105,11 @@ class WorkerRecord:
         return fields
 
     def telemetry_fields(self) -> dict[str, str]:
-        """Extra fields (ignored by upstream tools) that subclasses add to the hash."""
+        """Extra fields (ignored by upstream tools) that subclasses add to the whole record."""
+        return self.connection_fields()
+
+    def connection_fields(self) -> dict[str, str]:
+        """Connection telemetry written with every heartbeat (none for a record read from Redis)."""
         return {}
 
     def register_birth(self) -> None:
@@ -158,13 +162,14 @@ class WorkerRecord:
         """
         timeout = timeout or self.worker_ttl + WORKER_KEY_GRACE
         self.last_heartbeat = utcnow()
+        fields = {"last_heartbeat": format_ts(self.last_heartbeat), **self.connection_fields()}
         if pipeline is not None:
             pipeline.expire(self.key, timeout)
-            pipeline.hset(self.key, "last_heartbeat", format_ts(self.last_heartbeat))
+            pipeline.hset(self.key, mapping=fields)
             return
         with self.connection.pipeline() as pipe:
             pipe.expire(self.key, timeout)
-            pipe.hset(self.key, "last_heartbeat", format_ts(self.last_heartbeat))
+            pipe.hset(self.key, mapping=fields)
             existed = pipe.execute()[0]
         if not existed:
             self.reregister()

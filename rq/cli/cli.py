@@ -137,6 +137,30 @@ def resume(cli_config: CliConfig) -> None:
     click.echo("Resuming workers.")
 
 
+@main.command()
+@click.option("--duration", type=int, help="Seconds the queue stays paused. Default is until `rq unpause`.")
+@click.argument("queues", nargs=-1, required=True)
+@shared_options
+def pause(cli_config: CliConfig, duration: Optional[int], queues: tuple[str, ...]) -> None:
+    """Pauses queues: workers of this package take no jobs from them (enqueueing still works)."""
+    if duration is not None and duration < 1:
+        raise click.ClickException("Duration must be at least 1 second")
+    for name in queues:
+        cli_config.queue(name).pause(duration)
+        how_long = f" for {duration} seconds" if duration else ""
+        click.echo(f"Paused queue {name}{how_long}. Running jobs finish; no new job is taken from it.")
+
+
+@main.command()
+@click.argument("queues", nargs=-1, required=True)
+@shared_options
+def unpause(cli_config: CliConfig, queues: tuple[str, ...]) -> None:
+    """Ends a pause set with `rq pause`."""
+    for name in queues:
+        cli_config.queue(name).unpause()
+        click.echo(f"Unpaused queue {name}.")
+
+
 def _duration(value: Optional[str], option: str) -> Optional[int]:
     try:
         return parse_timeout(value)

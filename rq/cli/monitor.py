@@ -66,6 +66,7 @@ class QueueStats:
     failed: int
     scheduled: int
     deferred: int
+    paused: bool = False
 
 
 def collect_queue_stats(queue: Any) -> QueueStats:
@@ -80,6 +81,7 @@ def collect_queue_stats(queue: Any) -> QueueStats:
         failed=queue.failed_job_registry.get_job_count(cleanup=False),
         scheduled=queue.scheduled_job_registry.get_job_count(cleanup=False),
         deferred=queue.deferred_job_registry.get_job_count(cleanup=False),
+        paused=queue.is_paused,
     )
 
 
@@ -97,6 +99,8 @@ def render_queues(stats: Sequence[QueueStats], raw: bool = False) -> list[str]:
             f"{s.queued}, {s.executing} executing, {s.finished} finished, {s.failed} failed, "
             f"{s.scheduled} scheduled, {s.deferred} deferred"
         )
+        if s.paused:
+            counts += " (paused)"
         if raw:
             lines.append(f"queue {s.name} {counts}")
         else:
@@ -158,7 +162,11 @@ def worker_line(worker: Any, raw: bool = False, now: Optional[datetime] = None) 
     heartbeat = heartbeat_note(worker, now)
     if heartbeat:
         line += f" {heartbeat}"
-    pubsub = pubsub_note(getattr(worker, "raw_record", None) or {})
+    record = getattr(worker, "raw_record", None) or {}
+    connection_state = as_text(record.get("connection_state")) or "ok"
+    if connection_state != "ok":
+        line += f"; redis: {connection_state}"
+    pubsub = pubsub_note(record)
     if pubsub:
         line += f"; {pubsub}"
     return line

@@ -23,6 +23,7 @@ from rq.defaults import (
     DEFAULT_WORKER_TTL,
 )
 from rq.exceptions import StopRequested
+from rq.health import DEFAULT_HTTP_HOST, HEALTH_CHECK_INTERVAL
 from rq.logutils import setup_loghandlers
 from rq.resilience import REDIS_ERRORS
 from rq.serializers import DefaultSerializer
@@ -31,6 +32,7 @@ from rq.utils import import_attribute
 from rq.worker import DequeueStrategy, RandomWorker, RoundRobinWorker
 
 from .cli import main
+from .health_command import serve_endpoints
 from .helpers import CliConfig, SettingError, parse_bool, shared_options
 
 __all__ = ["worker", "worker_pool"]
@@ -169,9 +171,34 @@ def _suspended(cli_config: CliConfig) -> bool:
     help="How to dequeue from several queues: default, round_robin or random.",
 )
 @click.option(
+    "--redeliver-abandoned",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Put a job back on its queue up to N times if the worker running it dies (instead of failing it).",
+)
+@click.option(
     "--command-channel-handler",
     help="Dotted path of a function called as handler(worker, event, exc) on command-channel incidents.",
 )
+@click.option(
+    "--health-port",
+    type=click.IntRange(0, 65535),
+    help="Serve /livez and /readyz over HTTP on this port (0: any free port).",
+)
+@click.option("--health-host", default=DEFAULT_HTTP_HOST, show_default=True, help="Address of the health endpoint.")
+@click.option(
+    "--health-check-interval",
+    type=click.FloatRange(min=0.1),
+    default=HEALTH_CHECK_INTERVAL,
+    show_default=True,
+    help="Seconds between two Redis checks behind /readyz.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Serve Prometheus metrics at /metrics on this port (needs prometheus_client).",
+)
+@click.option("--metrics-host", default=DEFAULT_HTTP_HOST, show_default=True, help="Address of the metrics endpoint.")
 @sentry_options
 @click.argument("queues", nargs=-1)
 @shared_options
@@ -198,6 +225,12 @@ def worker(
     scheduler_interval: float,
     dequeue_strategy: str,
     command_channel_handler: Optional[str],
+    redeliver_abandoned: Optional[int],
+    health_port: Optional[int],
+    health_host: str,
+    health_check_interval: float,
+    metrics_port: Optional[int],
+    metrics_host: str,
     sentry_dsn: Optional[str],
     sentry_ca_certs: Optional[str],
     sentry_debug: Optional[str],
@@ -239,6 +272,8 @@ def worker(
     extra: dict[str, Any] = {}
     if channel_handler is not None:
         extra["command_channel_handler"] = channel_handler
+    if redeliver_abandoned is not None:
+        extra["redeliver_abandoned"] = redeliver_abandoned
     try:
         instance = worker_class(
             cli_config.queues(queue_names),
@@ -261,6 +296,7 @@ def worker(
         raise click.ClickException(cli_config.scrub(f"Could not create the worker: {exc}")) from None
     instance.scheduler_interval = scheduler_interval
     setup_sentry(cli_config, sentry_dsn, sentry_ca_certs, sentry_debug)
+    endpoints = serve_endpoints(instance, health_port, health_host, health_check_interval, metrics_port, metrics_host)
     try:
         instance.work(
             burst=burst,
@@ -277,6 +313,9 @@ def worker(
     except Exception as exc:
         logger.debug("Worker stopped by an error", exc_info=True)
         raise click.ClickException(cli_config.scrub(f"Worker {instance.name}: {exc}")) from None
+    finally:
+        for endpoint in endpoints:
+            endpoint.close()
 
 
 @main.command("worker-pool")
