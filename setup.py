@@ -19,7 +19,8 @@ def read_version() -> str:
     return match.group(1)
 
 
-TEST_REQUIRES = ["pytest>=7", "pytest-timeout", "psutil", "sentry-sdk>=1.40", "hypothesis"]
+METRICS_REQUIRES = ["prometheus_client>=0.17"]
+TEST_REQUIRES = ["pytest>=7", "pytest-timeout", "psutil", "sentry-sdk>=1.40", "hypothesis", *METRICS_REQUIRES]
 DOCS_REQUIRES = ["mkdocs-material>=9"]
 
 setup(
@@ -39,6 +40,7 @@ setup(
     install_requires=["redis>=5.0", "click>=8.0"],
     extras_require={
         "sentry": ["sentry-sdk>=1.40"],
+        "metrics": METRICS_REQUIRES,
         "test": TEST_REQUIRES,
         "docs": DOCS_REQUIRES,
         "dev": [*TEST_REQUIRES, *DOCS_REQUIRES, "ruff", "mypy"],

@@ -54,6 +54,7 @@ __all__ = [
     "check_worker_record",
     "health_routes",
     "probe_client",
+    "serve_endpoints",
     "serve_health",
 ]
 
@@ -213,10 +214,8 @@ class HealthChecker:
         previous, self._redis = self._redis, result
         self.probes += 1
         if previous is not None and previous[0] != result[0]:
-            if result[0]:
-                logger.info("Worker %s: health check reaches Redis again", self.worker.name)
-            else:
-                logger.warning("Worker %s: health check cannot reach Redis (%s)", self.worker.name, result[1])
+            # The worker logs the outage itself (one warning, one recovery line); not twice.
+            logger.debug("Worker %s: readiness check of Redis: %s", self.worker.name, result[1])
         return result[0]
 
     # ---- liveness --------------------------------------------------------------------------
@@ -364,7 +363,10 @@ class HTTPEndpoint:
     def __init__(self, routes: dict[str, Route], host: str = DEFAULT_HTTP_HOST, port: int = 0) -> None:
         handler = type("Handler", (_Handler,), {"routes": dict(routes)})
         server_class = _Server6 if ":" in host else _Server
-        self._server = server_class((host, port), handler)
+        try:
+            self._server = server_class((host, port), handler)
+        except OSError as exc:
+            raise OSError(exc.errno, f"Cannot serve HTTP on {host}:{port}: {exc.strerror or exc}") from exc
         self.host = host
         self.port: int = self._server.server_address[1]
         self._on_close: list[Callable[[], None]] = []
@@ -423,6 +425,50 @@ def serve_health(
     return server
 
 
+def serve_endpoints(
+    worker: Any,
+    health_port: Optional[int] = None,
+    health_host: str = DEFAULT_HTTP_HOST,
+    check_interval: float = HEALTH_CHECK_INTERVAL,
+    metrics_port: Optional[int] = None,
+    metrics_host: str = DEFAULT_HTTP_HOST,
+) -> list[HTTPEndpoint]:
+    """Serve the health checks and/or the metrics of ``worker``; close every endpoint returned when done.
+
+    The same host and port for both gives one server answering ``/livez``, ``/readyz`` and
+    ``/metrics``. Raises ``rq.metrics.MetricsUnavailable`` (an ImportError) for metrics
+    without prometheus_client, and OSError if an address cannot be listened on.
+    """
+    routes: dict[tuple[str, int], dict[str, Route]] = {}
+    checker = metrics = None
+    if health_port is not None:
+        checker = HealthChecker(worker, check_interval=check_interval)
+        routes.setdefault((health_host, health_port), {}).update(health_routes(checker))
+    if metrics_port is not None:
+        from .metrics import WorkerMetrics, metrics_routes
+
+        metrics = WorkerMetrics(worker)
+        routes.setdefault((metrics_host, metrics_port), {}).update(metrics_routes(metrics))
+    endpoints: list[HTTPEndpoint] = []
+    try:
+        for (host, port), paths in routes.items():
+            endpoints.append(HTTPEndpoint(paths, host, port))
+            logger.info("Worker %s: serving %s on %s", worker.name, ", ".join(sorted(paths)), endpoints[-1].url)
+    except BaseException:
+        for endpoint in endpoints:
+            endpoint.close()
+        if metrics is not None:
+            metrics.close()
+        raise
+    # Stopped with the first endpoint: whoever started them closes them all together.
+    if checker is not None:
+        endpoints[0].on_close(checker.stop)
+        checker.start()
+    if metrics is not None:
+        endpoints[0].on_close(metrics.close)
+    return endpoints
+
+
 # ---- a worker judged from its Redis record ----------------------------------------------------
 
 
@@ -437,6 +483,7 @@ class WorkerHealth:
     last_heartbeat: Optional[str] = None
     heartbeat_age: Optional[float] = None
     pubsub_state: Optional[str] = None
+    connection_state: Optional[str] = None
     death: Optional[str] = None
     current_job: Optional[str] = None
 
@@ -479,6 +526,7 @@ def check_worker_record(
     health.state = as_text(raw.get("state"))
     health.current_job = as_text(raw.get("current_job")) or None
     health.pubsub_state = as_text(raw.get("pubsub_state")) or None
+    health.connection_state = as_text(raw.get("connection_state")) or None
     death = parse_ts(raw.get("death"))
     heartbeat = parse_ts(raw.get("last_heartbeat"))
     health.death, health.last_heartbeat = _iso(death), _iso(heartbeat)

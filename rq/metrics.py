@@ -13,18 +13,16 @@ while Redis is away (``rq_redis_up`` is then 0).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from redis import Redis
 from redis.exceptions import RedisError
 
 from .health import DEFAULT_HTTP_HOST, PROBE_TIMEOUT, HTTPEndpoint, Route, probe_client
-
-if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
 
 __all__ = [
     "JOB_DURATION_BUCKETS",
@@ -50,12 +48,12 @@ class MetricsUnavailable(ImportError):
     """``prometheus_client`` is not installed."""
 
 
-def _prometheus() -> Any:
+def _prometheus(module: str = "prometheus_client") -> Any:
+    """``prometheus_client`` (or one of its modules), imported when first needed."""
     try:
-        import prometheus_client
+        return importlib.import_module(module)
     except ImportError:
         raise MetricsUnavailable(MISSING_CLIENT) from None
-    return prometheus_client
 
 
 class WorkerMetrics:
@@ -64,7 +62,7 @@ class WorkerMetrics:
     def __init__(self, worker: Any, probe_timeout: float = PROBE_TIMEOUT) -> None:
         prometheus = _prometheus()
         self.worker = worker
-        self.registry: CollectorRegistry = prometheus.CollectorRegistry()
+        self.registry = prometheus.CollectorRegistry()
         self.closed = False
 
         def counter(name: str, what: str) -> Any:
@@ -106,9 +104,7 @@ class WorkerMetrics:
 
     def exposition(self, accept: Optional[str] = None) -> tuple[str, bytes]:
         """(content type, body) of a scrape, in the format the ``Accept`` header asks for."""
-        from prometheus_client.exposition import choose_encoder
-
-        encoder, content_type = choose_encoder(accept or "")
+        encoder, content_type = _prometheus("prometheus_client.exposition").choose_encoder(accept or "")
         return content_type, encoder(self.registry)
 
     def close(self) -> None:
@@ -150,15 +146,15 @@ class _WorkerStateCollector:
         return {queue.name: int(length) for queue, length in zip(queues, lengths)}
 
     def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
+        families = _prometheus("prometheus_client.metrics_core")
+        gauge, counter = families.GaugeMetricFamily, families.CounterMetricFamily
         worker = self.worker
         depths = self._queue_depths()
-        up = GaugeMetricFamily("rq_redis_up", "1 if Redis answered this scrape's queue-depth query, else 0")
+        up = gauge("rq_redis_up", "1 if Redis answered this scrape's queue-depth query, else 0")
         up.add_metric([], 1 if depths is not None else 0)
         yield up
         if depths is not None:
-            depth = GaugeMetricFamily("rq_queue_depth", "Jobs waiting in each of the worker's queues", labels=["queue"])
+            depth = gauge("rq_queue_depth", "Jobs waiting in each of the worker's queues", labels=["queue"])
             for name, length in depths.items():
                 depth.add_metric([name], length)
             yield depth
@@ -170,7 +166,7 @@ class _WorkerStateCollector:
             ("rq_redis_outage_active", "1 while the worker's Redis connection is down", outage.active),
         )
         for name, what, flag in gauges:
-            yield GaugeMetricFamily(name, what, value=int(flag))
+            yield gauge(name, what, value=int(flag))
         counters = (
             ("rq_redis_reconnects_total", "Outages of the worker's Redis connection", outage.count),
             ("rq_redis_errors_total", "Redis errors seen by the worker's main loop", outage.errors),
@@ -178,11 +174,11 @@ class _WorkerStateCollector:
             ("rq_command_channel_resubscribes_total", "Lost command subscriptions restored", channel.resubscribes),
         )
         for name, what, count in counters:
-            yield CounterMetricFamily(name, what, value=count)
-        info = GaugeMetricFamily("rq_worker_info", "The worker's name and version", labels=["worker", "version"])
+            yield counter(name, what, value=count)
+        info = gauge("rq_worker_info", "The worker's name and version", labels=["worker", "version"])
         info.add_metric([worker.name, str(getattr(worker, "version", ""))], 1)
         yield info
-        errors = CounterMetricFamily(
+        errors = counter(
             "rq_command_channel_errors_total", "Incidents on the worker's command channel, by kind", labels=["kind"]
         )
         errors.add_metric(["connection"], channel.connection_errors)

@@ -165,6 +165,10 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         work_horse_killed_handler: Optional[Callable[..., Any]] = None,
         command_channel_handler: Union[CommandChannelHandler, str, None] = None,
         redeliver_abandoned: Optional[int] = None,
+        health_port: Optional[int] = None,
+        health_host: str = "127.0.0.1",
+        metrics_port: Optional[int] = None,
+        metrics_host: str = "127.0.0.1",
         **kwargs: Any,
     ) -> None:
         if "exc_handler" in kwargs:
@@ -210,6 +214,9 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         self._listener_stop: Optional[threading.Event] = None
         self._subscribe_lock = threading.Lock()
         self._listeners: list[Callable[..., Any]] = []
+        # Health checks (/livez, /readyz) and Prometheus metrics served while work() runs.
+        self._http_options = (health_port, health_host, metrics_port, metrics_host)
+        self._http_endpoints: list[Any] = []
         # Monotonic time of the last sign of life of the main loop (for liveness checks).
         self.last_loop_at = time.monotonic()
         self._stop_requested = False
@@ -406,6 +413,13 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         setup_loghandlers(logging_level, date_format, log_format, name="rq.job")
         self._install_signal_handlers()
         self.validate_queues()
+        health_port, health_host, metrics_port, metrics_host = self._http_options
+        if health_port is not None or metrics_port is not None:
+            from .health import serve_endpoints
+
+            self._http_endpoints = serve_endpoints(
+                self, health_port, health_host, metrics_port=metrics_port, metrics_host=metrics_host
+            )
         logger.info("Worker %s: started with PID %d, version %s", self.name, os.getpid(), self.version)
         backoff = Backoff()
         while True:
@@ -416,6 +430,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
                 self.connection_outage.failed(exc)
                 if self._stop_requested:
                     raise StopRequested() from exc
+                self.last_loop_at = time.monotonic()  # alive, waiting for Redis
                 backoff.sleep(self._stop_event)
         self.connection_outage.recovered()
         self._last_heartbeat_at = time.monotonic()
@@ -436,6 +451,8 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
             self.register_death()
         except REDIS_ERRORS as exc:
             logger.warning("Worker %s: could not register death (%s); the record will expire", self.key, exc)
+        while self._http_endpoints:
+            self._http_endpoints.pop().close()
 
     @property
     def is_horse(self) -> bool:
@@ -453,6 +470,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         logger.warning("Worker %s: suspended, run `rq resume` to resume", self.key)
         self.set_state(WorkerStatus.SUSPENDED)
         while not self._stop_requested and is_suspended(self.connection):
+            self.last_loop_at = time.monotonic()
             self._heartbeat_if_due()
             self._stop_event.wait(SUSPENSION_POLL_INTERVAL)
         if not self._stop_requested:

@@ -2,29 +2,31 @@
 
 ``rq health`` judges a worker from its record in Redis, for supervisors and cron checks
 that cannot reach the worker over HTTP: exit status 0 when healthy, 1 with one line per
-problem otherwise. ``serve_endpoints`` starts what ``rq worker --health-port`` and
-``--metrics-port`` ask for (both on one server when they share an address).
+problem otherwise, 3 when Redis cannot be reached. ``serve_endpoints`` starts what
+``rq worker --health-port`` and ``--metrics-port`` ask for.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any, Optional
 
 import click
 
-from rq.health import HealthChecker, HTTPEndpoint, check_worker_record, health_routes
+from rq.health import HTTPEndpoint, check_worker_record
+from rq.health import serve_endpoints as start_endpoints
+from rq.resilience import REDIS_ERRORS
 
 from .cli import main
-from .helpers import CliConfig, shared_options
+from .helpers import CliConfig, describe_connection, shared_options
 
 __all__ = ["health", "serve_endpoints"]
 
-logger = logging.getLogger("rq.worker")
-
 # Seconds ``rq health`` waits for Redis to connect and answer, unless told otherwise.
 DEFAULT_TIMEOUT = 5.0
+# Exit status of ``rq health`` when Redis cannot be reached: the worker's health is unknown
+# (1 would tell a supervisor to restart a worker that may be fine).
+UNKNOWN_EXIT_STATUS = 3
 
 
 def _apply_timeout(connection: Any, timeout: float) -> None:
@@ -52,10 +54,15 @@ def _apply_timeout(connection: Any, timeout: float) -> None:
 )
 @shared_options
 def health(cli_config: CliConfig, name: str, as_json: bool, max_heartbeat_age: Optional[float], timeout: float) -> None:
-    """Check a worker by NAME from its record in Redis: exit status 0 if healthy, 1 if not."""
+    """Check a worker by NAME from its record in Redis: exit status 0 if healthy, 1 if not, 3 without Redis."""
     connection = cli_config.connection
     _apply_timeout(connection, timeout)
-    result = check_worker_record(connection, name, max_heartbeat_age=max_heartbeat_age)
+    try:
+        result = check_worker_record(connection, name, max_heartbeat_age=max_heartbeat_age)
+    except REDIS_ERRORS as exc:
+        message = cli_config.scrub(f"Could not connect to Redis at {describe_connection(connection)}: {exc}")
+        click.echo(f"Error: {message}", err=True)
+        raise SystemExit(UNKNOWN_EXIT_STATUS) from None
     if as_json:
         click.echo(json.dumps(result.as_dict(), sort_keys=True))
     elif result.healthy:
@@ -79,42 +86,12 @@ def serve_endpoints(
     metrics_port: Optional[int],
     metrics_host: str,
 ) -> list[HTTPEndpoint]:
-    """Start the worker's health and metrics endpoints; usage errors become click exceptions.
+    """``rq.health.serve_endpoints`` for ``rq worker``: errors a person can fix become one ``Error:`` line."""
+    from rq.metrics import MetricsUnavailable
 
-    The same host and port for both serves ``/livez``, ``/readyz`` and ``/metrics`` together.
-    """
-    routes: dict[tuple[str, int], dict[str, Any]] = {}
-    checker = metrics = None
-    if health_port is not None:
-        checker = HealthChecker(worker, check_interval=check_interval)
-        routes.setdefault((health_host, health_port), {}).update(health_routes(checker))
-    if metrics_port is not None:
-        from rq.metrics import MetricsUnavailable, WorkerMetrics, metrics_routes
-
-        try:
-            metrics = WorkerMetrics(worker)
-        except MetricsUnavailable as exc:
-            raise click.ClickException(str(exc)) from None
-        routes.setdefault((metrics_host, metrics_port), {}).update(metrics_routes(metrics))
-    endpoints: list[HTTPEndpoint] = []
     try:
-        for (host, port), paths in routes.items():
-            try:
-                endpoint = HTTPEndpoint(paths, host, port)
-            except OSError as exc:
-                raise click.ClickException(f"Cannot serve HTTP on {host}:{port}: {exc}") from None
-            endpoints.append(endpoint)
-            logger.info("Worker %s: serving %s on %s", worker.name, ", ".join(sorted(paths)), endpoint.url)
-    except BaseException:
-        for endpoint in endpoints:
-            endpoint.close()
-        if metrics is not None:
-            metrics.close()
-        raise
-    # Stopped with the first endpoint to close: the CLI closes them all together.
-    if checker is not None:
-        endpoints[0].on_close(checker.stop)
-        checker.start()
-    if metrics is not None:
-        endpoints[0].on_close(metrics.close)
-    return endpoints
+        return start_endpoints(worker, health_port, health_host, check_interval, metrics_port, metrics_host)
+    except MetricsUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from None
