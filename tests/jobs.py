@@ -146,3 +146,37 @@ def sleep_until(timestamp: float) -> float:
     """Return at wall-clock ``timestamp`` (so jobs on different workers end together)."""
     time.sleep(max(0.0, timestamp - time.time()))
     return timestamp
+
+
+def record_run(directory: str, seconds: float = 0.0, fail: str = "", first_run_seconds: float = 0.0) -> str:
+    """Append this job's id to ``<directory>/runs.log`` (outside Redis), sleep, and maybe fail.
+
+    ``fail``: "" never, "always", or "once" (the first run fails, later runs succeed).
+    ``first_run_seconds``: extra sleep on the first run only (a job killed then retried). The
+    fault tests count runs from the log after the fact, even when Redis was away meanwhile.
+    """
+    job = get_current_job()
+    assert job is not None
+    descriptor = os.open(os.path.join(directory, "runs.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(descriptor, f"{job.id}\n".encode())
+    finally:
+        os.close(descriptor)
+    if first_run_seconds and _first_time(directory, f"started-{job.id}"):
+        time.sleep(first_run_seconds)
+    if seconds:
+        time.sleep(seconds)
+    if fail == "always":
+        raise ValueError(f"job {job.id} always fails")
+    if fail == "once" and _first_time(directory, f"failed-once-{job.id}"):
+        raise ValueError(f"job {job.id} fails on its first run")
+    return job.id
+
+
+def _first_time(directory: str, marker: str) -> bool:
+    """Create the marker file; False if it already existed."""
+    try:
+        os.close(os.open(os.path.join(directory, marker), os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return False
+    return True
