@@ -20,7 +20,15 @@ def read_version() -> str:
 
 
 METRICS_REQUIRES = ["prometheus_client>=0.17"]
-TEST_REQUIRES = ["pytest>=7", "pytest-timeout", "psutil", "sentry-sdk>=1.40", "hypothesis", *METRICS_REQUIRES]
+TEST_REQUIRES = [
+    "pytest>=7",
+    "pytest-timeout",
+    "psutil",
+    "sentry-sdk>=1.40",
+    "hypothesis",
+    "cryptography",
+    *METRICS_REQUIRES,
+]
 DOCS_REQUIRES = ["mkdocs-material>=9"]
 
 setup(

@@ -8,6 +8,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from .defaults import CALLBACK_TIMEOUT
+from .job_validation import MAX_TTL, check_dotted_path, importable_function_path
 from .timeouts import BaseDeathPenalty, JobTimeoutException
 from .utils import import_attribute, parse_timeout
 
@@ -20,13 +21,23 @@ __all__ = ["Callback", "JobCallbacks", "as_callback", "execute_callback"]
 
 
 class Callback:
-    """A callback function (or its dotted path) and the time it may take (default 60 s)."""
+    """A callback function (or its dotted path) and the time it may take (default 60 s).
+
+    The function must be importable by a worker, as a job function must: lambdas, nested
+    functions, functions of ``__main__`` and malformed paths raise ValueError here.
+    """
 
     def __init__(self, func: Union[str, Callable[..., Any]], timeout: Any = None) -> None:
-        if not isinstance(func, str) and not (inspect.isfunction(func) or inspect.isbuiltin(func)):
+        if isinstance(func, str):
+            check_dotted_path(func)
+        elif inspect.isfunction(func) or inspect.isbuiltin(func):
+            importable_function_path(func, "use as a callback")
+        else:
             raise ValueError("Callback `func` must be a dotted path string or a plain function")
         self.func = func
         parsed = parse_timeout(timeout)
+        if parsed is not None and parsed > MAX_TTL:
+            raise ValueError(f"Callback timeout={parsed} is too large: at most {MAX_TTL} seconds (MAX_TTL)")
         self.timeout = parsed if parsed else CALLBACK_TIMEOUT
 
     @property

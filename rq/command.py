@@ -71,7 +71,7 @@ def parse_payload(data: Any) -> dict[str, Any]:
         raise InvalidCommand(f"Command payload is not UTF-8 text: {data[:200]!r}") from exc
     try:
         payload = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise InvalidCommand(f"Command payload is not valid JSON: {text[:200]!r}") from exc
     if not isinstance(payload, dict) or not isinstance(payload.get("command"), str):
         raise InvalidCommand(f"Command payload must be an object with a 'command' string: {text[:200]!r}")

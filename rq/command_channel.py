@@ -7,10 +7,15 @@ thread, and the watchdog that checks the subscription:
 - a connection or timeout error is logged once per outage as a WARNING naming the
   worker, the thread waits with capped exponential backoff and reconnects (which makes
   redis-py subscribe again), and one INFO line reports the recovery and its duration;
+- a SUBSCRIBE that Redis refuses (an ACL user without the channel or the command) is
+  logged once as a WARNING naming the channel; the worker runs jobs without commands and
+  tries again quietly at every check, in case the permission is granted;
 - any other error in the listener is logged with its traceback and the thread goes on;
-- every ``check_interval`` seconds the watchdog restarts a dead listener thread and
-  resubscribes if the channel has no subscriber (``PUBSUB NUMSUB``), so a worker that is
-  alive in Redis is never deaf to commands for longer than one interval;
+- every ``check_interval`` seconds the watchdog restarts a dead listener thread and, if
+  the channel has no subscriber (``PUBSUB NUMSUB``), asks the listener thread to subscribe
+  again (the thread does it itself, between two reads: closing its connection from the
+  watchdog could pull the socket from under a read), so a worker that is alive in Redis
+  is never deaf to commands for longer than one interval;
 - incidents are counted on the worker and in its Redis hash.
 """
 
@@ -21,6 +26,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from redis.client import PubSub
+from redis.exceptions import NoPermissionError
 
 from .resilience import REDIS_ERRORS, Backoff, Outage, _env_float, is_redis_error
 
@@ -68,6 +74,12 @@ class CommandChannel:
         self.listener_errors = 0
         self.listener_restarts = 0
         self.resubscribes = 0
+        # The NOPERM text while Redis refuses the subscription (logged once), else None.
+        self.refusal: Optional[str] = None
+        # Set by the watchdog, taken by the listener thread (see CommandPubSub.get_message).
+        self._resubscribe_request = threading.Event()
+        # The listener dropped its connection on request: the reconnect that follows is no outage.
+        self._reconnect_expected = False
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._watchdog: Optional[threading.Thread] = None
@@ -131,8 +143,29 @@ class CommandChannel:
                 self._reconnect(pubsub)
             return
         self.listener_errors += 1
-        logger.error("Worker %s: error in the command listener (it keeps serving)", self.worker.key, exc_info=exc)
+        if isinstance(exc, NoPermissionError):
+            self._subscription_refused(exc)
+        else:
+            logger.error("Worker %s: error in the command listener (it keeps serving)", self.worker.key, exc_info=exc)
         self._notify(LISTENER_ERROR, exc)
+
+    def _subscription_refused(self, exc: NoPermissionError) -> None:
+        """Redis refused the listener's SUBSCRIBE (the only command it sends): say so once."""
+        first = self.refusal is None
+        self.refusal = str(exc)
+        if first:
+            logger.warning(
+                "Worker %s: Redis refused to subscribe to %s (%s): commands (shutdown, kill-horse, stop-job) "
+                "will not reach this worker until its user may use the channel ('&rq:pubsub:*') and the "
+                "'subscribe' command",
+                self.worker.key,
+                self.worker.pubsub_channel_name,
+                exc,
+            )
+        else:
+            logger.debug(
+                "Worker %s: subscription to %s still refused", self.worker.key, self.worker.pubsub_channel_name
+            )
 
     def _reconnect(self, pubsub: "PubSub") -> None:
         connection = pubsub.connection
@@ -154,6 +187,11 @@ class CommandChannel:
     def reconnected(self) -> None:
         """The listener's connection was re-established (by us or by redis-py's own retries)."""
         self.backoff.reset()
+        if self._reconnect_expected:
+            # The listener dropped its connection on request; the watchdog verifies the subscription.
+            self._reconnect_expected = False
+            self.wake()
+            return
         if self.outage.active:
             self.outage.recovered()
         else:
@@ -161,6 +199,23 @@ class CommandChannel:
             self.outage.blip("connection was dropped and has been re-established; subscribed again")
         self._notify(RECOVERED, None)
         self.wake()  # verify the subscription soon
+
+    def request_resubscribe(self) -> None:
+        """Ask the listener thread to subscribe again, between two of its reads."""
+        self._resubscribe_request.set()
+
+    def serve_resubscribe_request(self, pubsub: "PubSub") -> None:
+        """In the listener thread: subscribe again if the watchdog asked for it."""
+        if not self._resubscribe_request.is_set():
+            return
+        self._resubscribe_request.clear()
+        if self.refusal is not None or not pubsub.channels:
+            # Same connection, one SUBSCRIBE: its reply (or refusal) comes in the next reads.
+            pubsub.subscribe(**{self.worker.pubsub_channel_name: self.worker.handle_payload})
+        elif pubsub.connection is not None:
+            # Subscribed in redis-py's view but not in Redis's: a new connection subscribes again.
+            self._reconnect_expected = True
+            pubsub.connection.disconnect()
 
     def bad_message(self, exc: BaseException) -> None:
         self.bad_messages += 1
@@ -219,28 +274,42 @@ class CommandChannel:
             return "unreachable"
         count = int(subscribers[0][1]) if subscribers else 0
         if self.outage.active:
+            self._resubscribe_request.clear()  # the listener's own reconnect subscribes again
             if count >= 1:
                 self.reconnected()  # subscribed again: the outage is over even if no reconnect was seen
             return "reconnecting"
-        if count < 1:
-            self.resubscribes += 1
-            logger.warning(
-                "Worker %s: no subscriber on %s; reconnecting the listener to subscribe again",
-                self.worker.key,
-                self.worker.pubsub_channel_name,
-            )
-            # The listener thread is alive: let it reconnect (redis-py then subscribes again) rather
-            # than starting a second listener that could share its connection.
-            pubsub = self.worker.pubsub
-            if pubsub is not None and not pubsub.channels:
-                pubsub.subscribe(**{self.worker.pubsub_channel_name: self.worker.handle_payload})
-            elif pubsub is not None and pubsub.connection is not None:
-                pubsub.connection.disconnect()
-            self._notify(RESUBSCRIBED, None)
+        if count >= 1:
+            if self.refusal is not None:
+                self.refusal = None
+                logger.info(
+                    "Worker %s: subscribed to %s; commands reach the worker",
+                    self.worker.key,
+                    self.worker.pubsub_channel_name,
+                )
             self.publish_counters()
-            return "resubscribed"
+            return "ok"
+        if self._resubscribe_request.is_set():
+            # The listener did not take the last request within a whole interval: it is stuck.
+            self._resubscribe_request.clear()
+            self.listener_restarts += 1
+            logger.warning("Worker %s: command listener does not respond; starting a new one", self.worker.key)
+            self.worker.resubscribe()
+            self._notify(LISTENER_RESTARTED, None)
+            self.publish_counters()
+            return "restarted"
+        self.request_resubscribe()
+        if self.refusal is not None:
+            self.publish_counters()
+            return "refused"  # tried again quietly: the refusal was logged once
+        self.resubscribes += 1
+        logger.warning(
+            "Worker %s: no subscriber on %s; the listener subscribes again",
+            self.worker.key,
+            self.worker.pubsub_channel_name,
+        )
+        self._notify(RESUBSCRIBED, None)
         self.publish_counters()
-        return "ok"
+        return "resubscribed"
 
 
 class CommandPubSub(PubSub):
@@ -254,6 +323,11 @@ class CommandPubSub(PubSub):
         super().on_connect(connection)  # subscribes to the channel again
         if self.channels:  # empty on the first connection, set once subscribed
             self._command_channel.reconnected()
+
+    def get_message(self, *args: Any, **kwargs: Any) -> Any:
+        # Only the listener thread reads messages: it serves the watchdog's requests here, between reads.
+        self._command_channel.serve_resubscribe_request(self)
+        return super().get_message(*args, **kwargs)
 
 
 def stop_listener(

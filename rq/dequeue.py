@@ -18,10 +18,14 @@ import uuid
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from redis.exceptions import NoPermissionError, ReadOnlyError, ResponseError
+
 from . import layout
 from .exceptions import StopRequested
+from .job_validation import MAX_TTL
 from .layout import as_text, float_ts, format_ts, utcnow
 from .resilience import _env_float
+from .serializers import DefaultSerializer
 
 if TYPE_CHECKING:
     from .job import Job
@@ -41,13 +45,20 @@ PAUSE_CHECK_INTERVAL = 1.0
 
 # Take the next job and record its start, atomically. Returns "suspended" while ARGV[2]
 # exists; else {queue key, job id, job hash as a flat list, heartbeat TTL}, the TTL being 0
-# when the job was not started (its hash is gone or has no data); false when all are empty.
+# when the job was not started (its hash is gone, is not a hash or has no data), and -1
+# with the Redis error as a fifth item when recording the start failed; false when all are
+# empty. A script does not roll back what it wrote before an error, so everything a job
+# hash can hold is checked before the first write after the pop (a timeout that is not a
+# number from -1 to the maximum counts as the default), and a write that fails all the
+# same leaves the id in the queue's intermediate list, where the caller or maintenance
+# finds it, instead of losing it.
 # KEYS: the queue keys in the order to try, then the started-registry key of each.
 # ARGV: job key prefix, suspended key, mode ("pop", or "claim" to take ARGV[4] from the
 # intermediate list of the single queue), claimed id, worker key, worker name, execution
 # key prefix, executions key prefix, execution id, now as text, now as a float, now in whole
-# seconds, TTL rule ("fork" or "simple"), job monitoring interval, default job timeout, and
-# the worker's redelivery budget for jobs that have none ("" for none).
+# seconds, TTL rule ("fork" or "simple"), job monitoring interval, default job timeout,
+# the worker's redelivery budget for jobs that have none ("" for none), and the longest
+# timeout in seconds.
 _TAKE_SCRIPT = """
 if ARGV[2] ~= '' and redis.call('EXISTS', ARGV[2]) == 1 then
   return 'suspended'
@@ -56,7 +67,7 @@ local prefix, mode, claimed = ARGV[1], ARGV[3], ARGV[4]
 local worker_key, worker_name, exec_prefix, execs_prefix, exec_id = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local now_text, now_float, now = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local rule, interval, default_timeout = ARGV[13], tonumber(ARGV[14]), tonumber(ARGV[15])
-local redeliveries = ARGV[16]
+local redeliveries, max_timeout = ARGV[16], tonumber(ARGV[17])
 local queues = #KEYS / 2
 for q = 1, queues do
   local queue_key = KEYS[q]
@@ -68,13 +79,18 @@ for q = 1, queues do
   end
   if job_id then
     local job_key = prefix .. job_id
-    local flat = redis.call('HGETALL', job_key)
+    local read, flat = pcall(redis.call, 'HGETALL', job_key)
+    if not read then flat = {} end
     local fields = {}
     for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
     if not fields['data'] then
       return {queue_key, job_id, flat, 0}
     end
-    local timeout = tonumber(fields['timeout'] or '') or default_timeout
+    local timeout = tonumber(fields['timeout'] or '')
+    if not timeout or timeout ~= timeout or timeout < -1 or timeout > max_timeout then
+      timeout = default_timeout
+    end
+    timeout = math.floor(timeout)
     local ttl
     if rule == 'simple' then
       if timeout == -1 then ttl = 420 else ttl = timeout + 60 end
@@ -85,22 +101,29 @@ for q = 1, queues do
     end
     local exec_key = exec_prefix .. job_id .. ':' .. exec_id
     local execs_key = execs_prefix .. job_id
-    redis.call('HSET', exec_key, 'id', exec_id, 'created_at', now_float, 'last_heartbeat', now_float,
-               'worker_name', worker_name)
-    redis.call('EXPIRE', exec_key, ttl)
-    redis.call('ZADD', execs_key, now + ttl + 60, exec_id)
-    redis.call('EXPIRE', execs_key, ttl + 60)
-    redis.call('ZADD', KEYS[queues + q], now + ttl, job_id .. ':' .. exec_id)
-    redis.call('HSET', worker_key, 'state', 'busy', 'current_job', job_id, 'current_job_working_time', 0,
-               'last_heartbeat', now_text)
-    redis.call('EXPIRE', worker_key, ttl)
-    redis.call('HSET', job_key, 'status', 'started', 'started_at', now_text, 'worker_name', worker_name,
-               'last_heartbeat', now_text, 'ended_at', '')
-    if redeliveries ~= '' and not fields['max_redeliveries'] then
-      redis.call('HSET', job_key, 'max_redeliveries', redeliveries)
-    end
-    if fields['ttl'] and fields['ttl'] ~= '' then
-      redis.call('PERSIST', job_key)
+    local started, err = pcall(function()
+      redis.call('HSET', exec_key, 'id', exec_id, 'created_at', now_float, 'last_heartbeat', now_float,
+                 'worker_name', worker_name)
+      redis.call('EXPIRE', exec_key, ttl)
+      redis.call('ZADD', execs_key, now + ttl + 60, exec_id)
+      redis.call('EXPIRE', execs_key, ttl + 60)
+      redis.call('ZADD', KEYS[queues + q], now + ttl, job_id .. ':' .. exec_id)
+      redis.call('HSET', worker_key, 'state', 'busy', 'current_job', job_id, 'current_job_working_time', 0,
+                 'last_heartbeat', now_text)
+      redis.call('EXPIRE', worker_key, ttl)
+      redis.call('HSET', job_key, 'status', 'started', 'started_at', now_text, 'worker_name', worker_name,
+                 'last_heartbeat', now_text, 'ended_at', '')
+      if redeliveries ~= '' and not fields['max_redeliveries'] then
+        redis.call('HSET', job_key, 'max_redeliveries', redeliveries)
+      end
+      if fields['ttl'] and fields['ttl'] ~= '' then
+        redis.call('PERSIST', job_key)
+      end
+    end)
+    if not started then
+      redis.call('RPUSH', queue_key .. ':intermediate', job_id)
+      if type(err) == 'table' then err = err.err end
+      return {queue_key, job_id, flat, -1, tostring(err)}
     end
     return {queue_key, job_id, flat, ttl}
   end
@@ -121,7 +144,9 @@ for _, key in ipairs(KEYS) do
   local job_id = redis.call('LPOP', key)
   if job_id then
     redis.call('RPUSH', key .. ':intermediate', job_id)
-    return {key, job_id, redis.call('HGETALL', ARGV[1] .. job_id)}
+    local read, flat = pcall(redis.call, 'HGETALL', ARGV[1] .. job_id)
+    if not read then flat = {} end  -- not a hash: there is no job to run
+    return {key, job_id, flat}
   end
 end
 return false
@@ -177,6 +202,8 @@ class Dequeuer:
     key: str
     connection: Any
     queues: list["Queue"]
+    job_class: type["Job"]
+    serializer: Any
     log_job_description: bool
     _stop_requested: bool
     _stop_event: Any
@@ -283,7 +310,7 @@ class Dequeuer:
                 self.key, self.name, layout.EXECUTION_PREFIX, layout.EXECUTIONS_PREFIX, execution_id,
                 format_ts(now), float_ts(now.timestamp()), int(now.timestamp()), ttl_rule,
                 self.job_monitoring_interval, self.queue_class.DEFAULT_TIMEOUT,
-                "" if self.redeliver_abandoned is None else self.redeliver_abandoned,
+                "" if self.redeliver_abandoned is None else self.redeliver_abandoned, MAX_TTL,
             ],
         )  # fmt: skip
         self._pending_start = None
@@ -294,9 +321,13 @@ class Dequeuer:
         queue_key, job_id, flat, ttl = as_text(reply[0]), as_text(reply[1]), reply[2], int(reply[3])
         queue = next(q for q in queues if q.key == queue_key)
         raw = dict(zip(flat[::2], flat[1::2]))
+        if ttl < 0:
+            self._start_refused(queue, job_id, as_text(reply[4]) or "", execution_id)  # type: ignore[arg-type]
+            return False
         if not ttl:
             return self._job_from_hash(queue, job_id, raw, in_intermediate=False) or False  # type: ignore[arg-type]
-        job = queue.job_class(job_id, connection=self.connection, serializer=queue.serializer)
+        job_class, serializer = self._job_class_for(queue)
+        job = job_class(job_id, connection=self.connection, serializer=serializer)
         try:
             job.restore(raw)
         except Exception as exc:
@@ -322,7 +353,8 @@ class Dequeuer:
                 self.connection.lrem(queue.intermediate_queue_key, 1, job_id)
             logger.debug("Worker %s: skipping job %s, its hash is gone", self.key, job_id)
             return None
-        job = queue.job_class(job_id, connection=self.connection, serializer=queue.serializer)
+        job_class, serializer = self._job_class_for(queue)
+        job = job_class(job_id, connection=self.connection, serializer=serializer)
         try:
             job.restore(raw)
         except Exception as exc:
@@ -330,12 +362,41 @@ class Dequeuer:
             return None
         return job, queue
 
+    def _job_class_for(self, queue: Queue) -> tuple[type[Job], Any]:
+        """The job class and serializer to read a job of ``queue`` with.
+
+        As upstream's ``dequeue_any``, the worker's own win (so that a checking job class
+        given to the worker, such as an allowlist, cannot be bypassed by handing it Queue
+        objects), except that a job class derived from the worker's, or a serializer set
+        on the queue while the worker has the default, is taken from the queue.
+        """
+        job_class = self.job_class
+        if isinstance(queue.job_class, type) and issubclass(queue.job_class, job_class):
+            job_class = queue.job_class
+        serializer = self.serializer
+        if serializer is DefaultSerializer:
+            serializer = queue.serializer
+        return job_class, serializer
+
+    def _start_refused(self, queue: Queue, job_id: str, error: str, execution_id: str) -> None:
+        """Redis refused a write of the job's start; the take script left the id in the intermediate list."""
+        if error.startswith("NOPERM") or "user executing the script can't" in error:
+            # An ACL refusal, not this job's fault: it waits in the intermediate list until maintenance requeues it.
+            raise NoPermissionError(f"{error} (while starting job {job_id} of queue {queue.name})")
+        self._fail_unreadable(queue, job_id, ResponseError(error), execution_id)
+
     def _fail_unreadable(self, queue: Queue, job_id: str, exc: Exception, execution_id: str = "") -> None:
         from .job_lifecycle import fail_unreadable_job
 
         reason = f"Job {job_id} could not be read from Redis: {type(exc).__name__}: {exc}"
         logger.warning("Worker %s: %s; moved it to the failed registry", self.key, reason)
-        fail_unreadable_job(queue, job_id, reason, execution_id)
+        try:
+            fail_unreadable_job(queue, job_id, reason, execution_id)
+        except ReadOnlyError:
+            raise  # a failover: handled as an outage
+        except ResponseError as error:
+            # One write of the transaction was refused (a key of the wrong type...); the others were made.
+            logger.warning("Worker %s: recording job %s as failed was incomplete: %s", self.key, job_id, error)
 
     def recover_pending_start(self) -> None:
         """After Redis came back: a start recorded for a job this worker never received is undone."""
@@ -374,7 +435,15 @@ class Dequeuer:
         if len(self.queues) != 1 or self._paused:
             return False
         if self._supports_blmove is None:
-            self._supports_blmove = self.get_redis_server_version() >= (6, 2, 0)
+            try:
+                self._supports_blmove = self.get_redis_server_version() >= (6, 2, 0)
+            except ResponseError as exc:  # INFO refused (ACL rule sets often deny it) or renamed away
+                logger.info(
+                    "Worker %s: cannot read the Redis server version (%s); polling for jobs instead of blocking",
+                    self.name,
+                    exc,
+                )
+                self._supports_blmove = False
         return self._supports_blmove
 
     def dequeue_job_and_maintain_ttl(

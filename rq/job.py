@@ -32,10 +32,12 @@ from .job_hash import decode_job, encode_job, load_meta
 from .job_lifecycle import JobOperations
 from .job_validation import check_ttl, describe_callable, parse_job_id, validate_job_id
 from .layout import as_text, format_ts, utcnow
+from .repeat import Repeat
 from .retry import Retry
 from .serializers import resolve_serializer
 from .status import JobStatus
 from .utils import get_call_string, import_attribute
+from .webhook import Webhook
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -189,6 +191,8 @@ class Job(JobCallbacks, JobOperations):
             if retry.enqueue_at_front:
                 job.enqueue_at_front_on_retry = True
         if repeat is not None:
+            if not isinstance(repeat, Repeat):
+                raise TypeError(f"repeat must be a Repeat instance, not {type(repeat).__name__}")
             job.repeats_left = repeat.times
             job.repeat_intervals = repeat.intervals
         for kind, value in (("success", on_success), ("failure", on_failure), ("stopped", on_stopped)):
@@ -205,13 +209,15 @@ class Job(JobCallbacks, JobOperations):
                 raise ValueError(f"redeliver_abandoned must be a non-negative integer, got {redeliver_abandoned!r}")
             job.max_redeliveries = redeliver_abandoned
         if webhooks is not None:
-            if not isinstance(webhooks, (list, tuple)):
-                raise TypeError("webhooks must be a list of Webhook objects")
+            if not isinstance(webhooks, (list, tuple)) or not all(isinstance(hook, Webhook) for hook in webhooks):
+                raise TypeError(f"webhooks must be a list of Webhook objects, got {webhooks!r}")
             job.webhooks = list(webhooks)
         if depends_on is not None:
             job._set_dependencies(depends_on)
         # Encode now so that a payload the serializer cannot handle fails before any write.
         job._data = job._serialize_data()
+        if job.meta:
+            job._check_meta_serializable()
         return job
 
     def _set_dependencies(self, depends_on: Any) -> None:
@@ -285,15 +291,26 @@ class Job(JobCallbacks, JobOperations):
                 f"Cannot serialize the call {self._func_name}(...) with {serializer_name}: {exc}"
             ) from exc
 
+    def _check_meta_serializable(self) -> None:
+        try:
+            self.serializer.dumps(self.meta)
+        except Exception as exc:
+            serializer_name = getattr(self.serializer, "__name__", type(self.serializer).__name__)
+            raise SerializationError(
+                f"Cannot serialize the meta of job {self.id} with {serializer_name}: {exc}"
+            ) from exc
+
     def _deserialize_data(self) -> None:
         try:
             payload = self.serializer.loads(layout.decompress(self._data))
-            self._func_name, self._instance, self._args, self._kwargs = payload
+            func_name, instance, args, kwargs = payload
+            if func_name is not None:
+                func_name = as_text(func_name)
+            if not isinstance(args, (list, tuple)) or not isinstance(kwargs, (dict, type(None))):
+                raise TypeError("expected the arguments as a list and the keyword arguments as a mapping")
         except Exception as exc:
             raise DeserializationError(f"Could not decode the data of job {self.id}: {exc}") from exc
-        if self._func_name is not None:
-            self._func_name = as_text(self._func_name)
-        self._kwargs = dict(self._kwargs or {})
+        self._func_name, self._instance, self._args, self._kwargs = func_name, instance, args, dict(kwargs or {})
 
     def _ensure_call_data(self) -> None:
         if self._func_name is UNEVALUATED:

@@ -7,10 +7,11 @@ integer fields only with integers, so either implementation can read what the ot
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from . import layout
-from .exceptions import NoSuchJobError
+from .exceptions import DeserializationError, NoSuchJobError
+from .job_validation import MAX_TTL
 from .layout import as_text, format_ts, parse_ts, utcnow
 from .status import JobStatus
 
@@ -75,56 +76,119 @@ def encode_job(job: "Job", include_meta: bool = True, include_result: bool = Tru
 
 
 def decode_job(job: "Job", raw: dict) -> None:
-    """Load this job's fields from an HGETALL reply."""
+    """Load this job's fields from an HGETALL reply.
+
+    Raises NoSuchJobError when there is no ``data`` field, and DeserializationError naming
+    the field for any field that does not decode (bad UTF-8, JSON, timestamp or number, a
+    time limit above ``MAX_TTL``, dependencies or webhooks of the wrong shape).
+    """
     fields = layout.decode_hash(raw)
     if "data" not in fields:
         raise NoSuchJobError(f"Unexpected job format (no data field) in {job.key}")
     job.data = fields["data"]
+    read = _FieldReader(job, fields)
 
     def text(name: str) -> Optional[str]:
-        return as_text(fields.get(name)) or None
+        return read(name, as_text) or None
 
     def integer(name: str) -> Optional[int]:
-        value = text(name)
-        return None if value is None else int(float(value))
+        return read(name, _integer)
 
-    job.created_at = parse_ts(fields.get("created_at")) or utcnow()
+    def seconds(name: str) -> Optional[int]:
+        return read(name, _seconds)
+
+    def timestamp(name: str) -> Any:
+        return read(name, parse_ts)
+
+    job.created_at = timestamp("created_at") or utcnow()
     job.origin = text("origin") or ""
     job.description = text("description")
-    job.enqueued_at = parse_ts(fields.get("enqueued_at"))
-    job.started_at = parse_ts(fields.get("started_at"))
-    job.ended_at = parse_ts(fields.get("ended_at"))
-    job.last_heartbeat = parse_ts(fields.get("last_heartbeat"))
+    job.enqueued_at = timestamp("enqueued_at")
+    job.started_at = timestamp("started_at")
+    job.ended_at = timestamp("ended_at")
+    job.last_heartbeat = timestamp("last_heartbeat")
     job._status = text("status") or JobStatus.CREATED.value
     job.worker_name = text("worker_name")
     job.group_id = text("group_id")
-    job.timeout = integer("timeout")
-    job.result_ttl = integer("result_ttl")
-    job.failure_ttl = integer("failure_ttl")
-    job.ttl = integer("ttl")
+    job.timeout = seconds("timeout")
+    job.result_ttl = seconds("result_ttl")
+    job.failure_ttl = seconds("failure_ttl")
+    job.ttl = seconds("ttl")
     job.retries_left = integer("retries_left")
-    job.retry_intervals = layout.decode_json(fields.get("retry_intervals"))
+    job.retry_intervals = read("retry_intervals", layout.decode_json)
     job.number_of_retries = integer("number_of_retries")
-    job.enqueue_at_front_on_retry = layout.decode_bool(fields.get("enqueue_at_front_on_retry")) or None
+    job.enqueue_at_front_on_retry = read("enqueue_at_front_on_retry", layout.decode_bool) or None
     job.max_redeliveries = integer("max_redeliveries")
     job.redeliveries = integer("redeliveries") or 0
     job.repeats_left = integer("repeats_left")
-    job.repeat_intervals = layout.decode_json(fields.get("repeat_intervals"))
+    job.repeat_intervals = read("repeat_intervals", layout.decode_json)
     for kind in ("success", "failure", "stopped"):
         setattr(job, f"_{kind}_callback_name", text(f"{kind}_callback_name"))
-        setattr(job, f"_{kind}_callback_timeout", integer(f"{kind}_callback_timeout"))
-    dependency_ids = layout.decode_json(fields.get("dependency_ids"))
+        setattr(job, f"_{kind}_callback_timeout", seconds(f"{kind}_callback_timeout"))
+    dependency_ids = read("dependency_ids", _dependency_ids)
     if dependency_ids is None and text("dependency_id"):
         dependency_ids = [text("dependency_id")]
-    job._dependency_ids = [as_text(dep) for dep in dependency_ids or []]  # type: ignore[misc]
-    job.allow_dependency_failures = (
-        layout.decode_bool(fields["allow_dependency_failures"]) if "allow_dependency_failures" in fields else None
-    )
-    job.enqueue_at_front = layout.decode_bool(fields["enqueue_at_front"]) if "enqueue_at_front" in fields else None
-    job.webhooks = _restore_webhooks(layout.decode_json(fields.get("webhooks")) or [])
+    job._dependency_ids = dependency_ids or []
+    job.allow_dependency_failures = read("allow_dependency_failures", layout.decode_bool)
+    job.enqueue_at_front = read("enqueue_at_front", layout.decode_bool)
+    job.webhooks = read("webhooks", _webhooks) or []
     job.meta = load_meta(job, fields.get("meta"))
-    job._legacy_result = _load_legacy_result(job, fields.get("result"))
-    job._legacy_exc_info = layout.decode_legacy_exc_info(fields.get("exc_info")) or None
+    job._legacy_result = read("result", lambda value: _load_legacy_result(job, value))
+    job._legacy_exc_info = read("exc_info", layout.decode_legacy_exc_info) or None
+
+
+class _FieldReader:
+    """``read(name, decode)``: ``decode(value)`` of a hash field, None when the field is absent."""
+
+    def __init__(self, job: "Job", fields: dict[str, bytes]) -> None:
+        self.job = job
+        self.fields = fields
+
+    def __call__(self, name: str, decode: Callable[[Any], Any]) -> Any:
+        value = self.fields.get(name)
+        if value is None:
+            return None
+        try:
+            return decode(value)
+        except Exception as exc:  # every codec's own error becomes one that names the field
+            shown = value[:60] if isinstance(value, (bytes, str)) else value
+            raise DeserializationError(
+                f"Job {self.job.id}: field {name!r} holds {shown!r}, which cannot be read ({type(exc).__name__}: {exc})"
+            ) from exc
+
+
+def _integer(value: Any) -> Optional[int]:
+    text = as_text(value)
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return int(float(text))  # "10.0" and "1e3" as other writers may store them
+
+
+def _seconds(value: Any) -> Optional[int]:
+    """A timeout or TTL: an integer of at most MAX_TTL seconds (a worker could not apply more)."""
+    number = _integer(value)
+    if number is not None and number > MAX_TTL:
+        raise ValueError(f"more than MAX_TTL ({MAX_TTL}) seconds")
+    return number
+
+
+def _dependency_ids(value: Any) -> Optional[list[str]]:
+    ids = layout.decode_json(value)
+    if ids is None:
+        return None
+    if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
+        raise ValueError("expected a JSON list of job ids")
+    return ids
+
+
+def _webhooks(value: Any) -> list:
+    items = layout.decode_json(value) or []
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ValueError("expected a JSON list of webhook objects")
+    return _restore_webhooks(items)
 
 
 def load_meta(job: "Job", raw: Optional[bytes]) -> dict:

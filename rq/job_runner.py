@@ -13,6 +13,9 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
 from . import layout
 from .batch import AtomicBatch
 from .connections import _stack as _connection_stack
@@ -33,6 +36,7 @@ from .job_lifecycle import (
 )
 from .layout import format_ts, utcnow
 from .resilience import REDIS_ERRORS, Backoff, Outage
+from .results import ResultTooLarge
 from .status import JobStatus
 from .timeouts import JobTimeoutException, usable_death_penalty
 
@@ -44,6 +48,16 @@ if TYPE_CHECKING:
     from .registry import StartedJobRegistry
 
 logger = logging.getLogger("rq.worker")
+
+# Failures in a row of one outcome write while Redis answers PING, before the write is
+# taken as refused rather than as caught in an outage (see JobRunner.write_with_retry).
+OUTCOME_WRITE_REFUSALS = 3
+# How redis-py words a connection that the server closed in the middle of a request.
+_PEER_CLOSED = ("Broken pipe", "Connection reset by peer", "Connection closed by server")
+
+
+class OutcomeWriteRefused(Exception):
+    """Redis is reachable but keeps dropping the connection of one outcome write."""
 
 
 class JobRunner:
@@ -214,20 +228,48 @@ class JobRunner:
     # ---- recording outcomes --------------------------------------------------------------------
 
     def write_with_retry(self, build: Callable[[Any], None], what: str) -> list:
-        """Run ``build(pipe)`` and execute it; on Redis errors wait with backoff and try again."""
+        """Run ``build(pipe)`` and execute it; on Redis errors wait with backoff and try again.
+
+        A write that Redis refuses is not an outage: a protocol error (the request's header
+        announced more than proto-max-bulk-len), or a connection that Redis keeps closing
+        during the request while it answers a PING on another, ``OUTCOME_WRITE_REFUSALS``
+        times in a row, raises ``OutcomeWriteRefused``.
+        """
         backoff = Backoff()
+        refusals = 0
         while True:
             try:
                 batch = AtomicBatch(self.connection)
                 build(batch)
                 results = batch.execute()
             except REDIS_ERRORS as exc:
+                refusals = refusals + 1 if self._refused_while_redis_answers(exc) else 0
+                if refusals >= OUTCOME_WRITE_REFUSALS:
+                    self.connection_outage.recovered()
+                    raise OutcomeWriteRefused(
+                        f"Redis answers but closed the connection {refusals} times in a row when asked to {what} "
+                        f"(last error: {type(exc).__name__}: {exc})"
+                    ) from exc
                 if self.connection_outage.failed(exc):
                     logger.warning("Worker %s: will %s once Redis is back", self.name, what)
                 backoff.sleep()
                 continue
+            except ResponseError as exc:
+                if not str(exc).startswith("Protocol error"):
+                    raise
+                self.connection_outage.recovered()  # Redis answered
+                raise OutcomeWriteRefused(f"Redis refused the request to {what}: {exc}") from exc
             self.connection_outage.recovered()
             return results
+
+    def _refused_while_redis_answers(self, exc: BaseException) -> bool:
+        """True if Redis closed the connection during the request (``exc``) and answers a PING."""
+        if not isinstance(exc, RedisConnectionError) or not any(text in str(exc) for text in _PEER_CLOSED):
+            return False
+        try:
+            return bool(self.connection.ping())
+        except Exception:
+            return False
 
     @staticmethod
     def _working_time(job: "Job") -> float:
@@ -291,7 +333,12 @@ class JobRunner:
                 Repeat.schedule(job, queue, pipeline=pipe)
                 pipe.exists(job.dependents_key)
 
-        results = self.write_with_retry(build, f"record the result of job {job.id}")
+        try:
+            results = self.write_with_retry(build, f"record the result of job {job.id}")
+        except (ResultTooLarge, OutcomeWriteRefused) as exc:
+            logger.warning("Worker %s: job %s: %s; recording it as failed", self.name, job.id, exc)
+            self.handle_job_failure(job, queue, exc_string=f"{type(exc).__name__}: {exc}")
+            return
         if not repeat:
             restore_lost_hash(job, results, status_write[0], job.get_result_ttl(self.default_result_ttl))
         self._count_job(job, succeeded=True)

@@ -12,17 +12,29 @@ from typing import Any, Optional, Union
 from .layout import as_text
 from .utils import parse_timeout
 
-__all__ = ["check_ttl", "describe_callable", "parse_job_id", "validate_job_id"]
+__all__ = [
+    "MAX_TTL",
+    "check_dotted_path",
+    "check_ttl",
+    "describe_callable",
+    "importable_function_path",
+    "parse_job_id",
+    "validate_job_id",
+]
 
-_JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-_DOTTED_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# Longest timeout or TTL, in seconds (about 68 years): the most signal.alarm() takes, and
+# well within what Redis EXPIRE accepts. Job hashes holding more are unreadable (rq.job_hash).
+MAX_TTL = 2**31 - 1
+
+_JOB_ID_RE = re.compile(r"[A-Za-z0-9_-]+")
+_DOTTED_PATH_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def validate_job_id(job_id: Any) -> None:
     """Job ids are text of letters, digits, ``_`` and ``-`` (they become part of Redis keys)."""
     if not isinstance(job_id, str):
         raise TypeError(f"Job id must be a string, not {type(job_id).__name__}")
-    if not _JOB_ID_RE.match(job_id):
+    if not _JOB_ID_RE.fullmatch(job_id):
         raise ValueError(f"Invalid job id {job_id!r}: use only letters, digits, '_' and '-'")
 
 
@@ -32,6 +44,7 @@ def parse_job_id(job_or_execution_id: Union[str, bytes]) -> str:
 
 
 def check_ttl(name: str, value: Any, allow_forever: bool) -> Optional[int]:
+    """Seconds of the timeout or TTL option ``name``; ValueError (or TimeoutFormatError) if out of range."""
     parsed = parse_timeout(value)
     if parsed is None:
         return None
@@ -40,33 +53,49 @@ def check_ttl(name: str, value: Any, allow_forever: bool) -> Optional[int]:
     if parsed <= 0 if name in ("ttl", "job_timeout") else parsed < 0:
         forever = " (use -1 for no limit)" if allow_forever else ""
         raise ValueError(f"{name}={value!r} is not valid: expected a positive number of seconds{forever}")
+    if parsed > MAX_TTL:
+        forever = "; use -1 for no limit" if allow_forever else ""
+        raise ValueError(f"{name}={parsed} is too large: at most {MAX_TTL} seconds (MAX_TTL){forever}")
     return parsed
+
+
+def check_dotted_path(path: str, what: str = "function") -> str:
+    """``path`` if it has the syntax of ``module.attribute`` (it is not imported here)."""
+    if not _DOTTED_PATH_RE.fullmatch(path):
+        raise ValueError(f"{path!r} is not a valid {what} path: expected 'module.{what}'")
+    return path
 
 
 def describe_callable(func: Any) -> tuple[str, Any]:
     """(func_name, instance) for what users may enqueue; refuses what a worker could never import."""
     if isinstance(func, str):
-        if not _DOTTED_PATH_RE.match(func):
-            raise ValueError(f"{func!r} is not a valid function path: expected 'module.function'")
-        return func, None
+        return check_dotted_path(func), None
     if inspect.ismethod(func):
         return func.__name__, func.__self__
     if inspect.isfunction(func) or inspect.isbuiltin(func):
-        module = func.__module__
-        qualname = func.__qualname__
-        if "<lambda>" in qualname or "<locals>" in qualname:
-            raise ValueError(
-                f"Cannot enqueue {qualname}: lambdas and nested functions cannot be imported by a worker; "
-                "define the function at module level"
-            )
-        if module == "__main__":
-            raise ValueError(
-                f"Cannot enqueue {qualname} from the __main__ module: workers cannot import it; "
-                "move it to an importable module"
-            )
-        if module is None or module == "builtins":
-            return qualname, None
-        return f"{module}.{qualname}", None
+        return importable_function_path(func, "enqueue"), None
     if callable(func):
         return "__call__", func
     raise TypeError(f"Expected a function, a method, a callable object or a dotted path, got {func!r}")
+
+
+def importable_function_path(func: Any, verb: str) -> str:
+    """The path a worker imports ``func`` by; ValueError for lambdas, nested and ``__main__`` functions.
+
+    ``verb`` completes the message: "Cannot <verb> <function>: ...".
+    """
+    module = func.__module__
+    qualname = func.__qualname__
+    if "<lambda>" in qualname or "<locals>" in qualname:
+        raise ValueError(
+            f"Cannot {verb} {qualname}: lambdas and nested functions cannot be imported by a worker; "
+            "define the function at module level"
+        )
+    if module == "__main__":
+        raise ValueError(
+            f"Cannot {verb} {qualname} from the __main__ module: workers cannot import it; "
+            "move it to an importable module"
+        )
+    if module is None or module == "builtins":
+        return qualname
+    return f"{module}.{qualname}"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional
 
 from redis import Redis
+from redis.exceptions import ResponseError
 
 from . import layout
 from .defaults import RESULTS_STREAM_MAXLEN, UNSERIALIZABLE_RETURN_VALUE_PAYLOAD
@@ -19,7 +21,38 @@ if TYPE_CHECKING:
     from .executions import Execution
     from .job import Job
 
-__all__ = ["Result"]
+__all__ = ["Result", "ResultTooLarge", "max_bulk_length"]
+
+logger = logging.getLogger("rq.worker")
+
+# Redis's default proto-max-bulk-len, the longest argument it accepts: assumed when the
+# server's own setting cannot be read (CONFIG is refused to most ACL users).
+DEFAULT_MAX_BULK_LENGTH = 512 * 1024 * 1024
+# The smallest proto-max-bulk-len Redis allows: return values below it need no look-up.
+MIN_MAX_BULK_LENGTH = 1024 * 1024
+# Room left in that argument for the other writes of an outcome (they are sent as one).
+OUTCOME_WRITE_OVERHEAD = 64 * 1024
+
+
+class ResultTooLarge(ValueError):
+    """A return value too large for Redis to accept; nothing was written."""
+
+
+def max_bulk_length(connection: Redis) -> int:
+    """The server's proto-max-bulk-len (read once per client), or Redis's default if CONFIG is refused."""
+    cached = getattr(connection, "_rq_max_bulk_length", None)
+    if cached is not None:
+        return cached
+    try:
+        reply = connection.config_get("proto-max-bulk-len")
+        length = int(as_text(next(iter(reply.values()))) or "")
+    except (ResponseError, StopIteration, ValueError, TypeError, AttributeError):
+        length = DEFAULT_MAX_BULK_LENGTH
+    try:
+        connection._rq_max_bulk_length = length  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - a client class with __slots__
+        pass
+    return length
 
 
 class Result:
@@ -176,9 +209,18 @@ class Result:
         if self.return_value is not None:
             try:
                 payload = self.serializer.dumps(self.return_value)
-            except Exception:
+            except Exception as exc:
+                logger.warning(
+                    "Worker %s: the return value of job %s cannot be serialized (%s: %s); storing %r instead",
+                    self.worker_name,
+                    self.job_id,
+                    type(exc).__name__,
+                    exc,
+                    UNSERIALIZABLE_RETURN_VALUE_PAYLOAD,
+                )
                 payload = self.serializer.dumps(UNSERIALIZABLE_RETURN_VALUE_PAYLOAD)
             fields["return_value"] = layout.encode_b64(payload)
+            self._check_size(len(payload), len(fields["return_value"]))
         if self.exc_string is not None:
             fields["exc_string"] = layout.encode_exc_string(self.exc_string)
         if self.execution_id:
@@ -188,6 +230,17 @@ class Result:
         if self.execution_ended_at is not None:
             fields["execution_ended_at"] = layout.float_ts(self.execution_ended_at.timestamp())
         return fields
+
+    def _check_size(self, size: int, encoded_size: int) -> None:
+        """Raise ResultTooLarge for a return value Redis would refuse (it closes the connection instead)."""
+        if encoded_size <= MIN_MAX_BULK_LENGTH - OUTCOME_WRITE_OVERHEAD:
+            return
+        limit = max_bulk_length(self.connection) - OUTCOME_WRITE_OVERHEAD
+        if encoded_size > limit:
+            raise ResultTooLarge(
+                f"The return value of job {self.job_id} is too large to store in Redis: {size} bytes "
+                f"({encoded_size} encoded), the server's proto-max-bulk-len allows {limit}"
+            )
 
     def save(self, ttl: Optional[int], pipeline: Optional["Pipeline"] = None) -> None:
         """XADD the entry (stream capped near 10 entries); ttl >0 expires, -1 keeps forever."""

@@ -53,22 +53,36 @@ __all__ = [
 
 
 def parse_timeout(timeout: Any) -> Optional[int]:
-    """Seconds from an int, float, numeric string or ``<int><d|h|m|s>`` string (``'90s'``, ``'2h'``)."""
-    if timeout is None or isinstance(timeout, bool):
-        if isinstance(timeout, bool):
-            raise TimeoutFormatError(f"Timeout must be a number or a string like '1h', not {timeout!r}")
+    """Seconds from an int, float, numeric string or ``<int><d|h|m|s>`` string (``'90s'``, ``'2h'``).
+
+    ``None`` gives ``None``; anything else that is not a whole number of seconds (NaN,
+    infinity, booleans, text that is not UTF-8 or has more digits than ``int()`` reads)
+    raises ``TimeoutFormatError``.
+    """
+    if timeout is None:
         return None
+    if isinstance(timeout, bool):
+        raise TimeoutFormatError(f"Timeout must be a number or a string like '1h', not {timeout!r}")
     if isinstance(timeout, numbers.Real):
-        return int(timeout)
+        try:
+            return int(timeout)
+        except (ValueError, OverflowError) as exc:
+            raise TimeoutFormatError(f"Timeout must be a finite number of seconds, not {timeout!r}") from exc
     if isinstance(timeout, bytes):
-        timeout = timeout.decode()
+        try:
+            timeout = timeout.decode()
+        except UnicodeDecodeError as exc:
+            raise TimeoutFormatError(f"Timeout must be UTF-8 text, not {timeout[:40]!r}") from exc
     if isinstance(timeout, str):
         text = timeout.strip()
-        if re.fullmatch(r"-?\d+", text):
-            return int(text)
-        match = _TIMEOUT_RE.match(text)
-        if match:
-            return int(match.group(1)) * _TIMEOUT_UNITS[match.group(2).lower()]
+        try:
+            if re.fullmatch(r"-?\d+", text):
+                return int(text)
+            match = _TIMEOUT_RE.match(text)
+            if match:
+                return int(match.group(1)) * _TIMEOUT_UNITS[match.group(2).lower()]
+        except ValueError as exc:  # more digits than int() converts (sys.get_int_max_str_digits())
+            raise TimeoutFormatError(f"Timeout has too many digits: {text[:40]!r}...") from exc
     raise TimeoutFormatError(f"Timeout must be an integer or a string like '90s', '5m', '2h' or '1d', not {timeout!r}")
 
 

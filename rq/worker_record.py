@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
 
 from redis import Redis
+from redis.exceptions import NoPermissionError
 
 from . import layout, worker_registration
 from .defaults import DEAD_WORKER_TTL, WORKER_KEY_GRACE
@@ -115,11 +116,18 @@ class WorkerRecord:
     def register_birth(self) -> None:
         """Create the worker's record; refuse a name that a live worker already uses."""
         logger.debug("Registering birth of worker %s", self.name)
-        if self.connection.exists(self.key) and not self.connection.hexists(self.key, "death"):
-            raise ValueError(f"There exists an active worker named {self.name!r} already")
-        self.birth_date = self.last_heartbeat = utcnow()
-        self._identify_connection()
-        self.write_record()
+        try:
+            if self.connection.exists(self.key) and not self.connection.hexists(self.key, "death"):
+                raise ValueError(f"There exists an active worker named {self.name!r} already")
+            self.birth_date = self.last_heartbeat = utcnow()
+            self._identify_connection()
+            self.write_record()
+        except NoPermissionError as exc:
+            # Redis does not say which key it refused: name the ones the record needs.
+            keys = ", ".join([self.key, layout.WORKERS_KEY, *map(layout.workers_by_queue_key, self.queue_names())])
+            raise NoPermissionError(
+                f"{exc} (registering the worker in {keys}: a worker needs the keys '~rq:*')"
+            ) from exc
 
     def write_record(self) -> None:
         """(Re)write the whole record: hash, TTL and worker-set membership, in one transaction."""

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import click
 
-from rq.exceptions import InvalidJobOperation, NoSuchJobError, TimeoutFormatError
+from rq.exceptions import InvalidJobDependency, InvalidJobOperation, NoSuchJobError, TimeoutFormatError
 from rq.job import Retry
 from rq.suspension import resume as resume_workers
 from rq.suspension import suspend as suspend_workers
@@ -27,6 +27,14 @@ __all__ = ["empty", "enqueue", "info", "main", "requeue", "resume", "suspend"]
 
 # Format of ``rq enqueue --schedule-at`` (local time, no zone).
 SCHEDULE_AT_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+def _queue(cli_config: CliConfig, name: str, param_hint: str) -> Any:
+    """The queue named on the command line; a name a queue cannot have is a BadParameter."""
+    try:
+        return cli_config.queue(name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=param_hint) from None
 
 
 @click.group()
@@ -79,7 +87,7 @@ def info(
 @shared_options
 def empty(cli_config: CliConfig, all_queues: bool, queues: tuple[str, ...]) -> None:
     """Empty given queues."""
-    targets = cli_config.all_queues() if all_queues else cli_config.queues(queues)
+    targets = cli_config.all_queues() if all_queues else [_queue(cli_config, name, "'QUEUES'") for name in queues]
     if not targets:
         click.echo("Nothing to do")
         return
@@ -95,7 +103,7 @@ def empty(cli_config: CliConfig, all_queues: bool, queues: tuple[str, ...]) -> N
 @shared_options
 def requeue(cli_config: CliConfig, queue: str, all_jobs: bool, job_ids: tuple[str, ...]) -> None:
     """Requeue failed jobs."""
-    registry = cli_config.queue(queue).failed_job_registry
+    registry = _queue(cli_config, queue, "'--queue'").failed_job_registry
     ids = registry.get_job_ids() if all_jobs else list(job_ids)
     if not ids:
         click.echo("Nothing to do")
@@ -146,7 +154,7 @@ def pause(cli_config: CliConfig, duration: Optional[int], queues: tuple[str, ...
     if duration is not None and duration < 1:
         raise click.ClickException("Duration must be at least 1 second")
     for name in queues:
-        cli_config.queue(name).pause(duration)
+        _queue(cli_config, name, "'QUEUES'").pause(duration)
         how_long = f" for {duration} seconds" if duration else ""
         click.echo(f"Paused queue {name}{how_long}. Running jobs finish; no new job is taken from it.")
 
@@ -157,7 +165,7 @@ def pause(cli_config: CliConfig, duration: Optional[int], queues: tuple[str, ...
 def unpause(cli_config: CliConfig, queues: tuple[str, ...]) -> None:
     """Ends a pause set with `rq pause`."""
     for name in queues:
-        cli_config.queue(name).unpause()
+        _queue(cli_config, name, "'QUEUES'").unpause()
         click.echo(f"Unpaused queue {name}.")
 
 
@@ -174,7 +182,12 @@ def _schedule_time(schedule_in: Optional[str], schedule_at: Optional[str]) -> Op
         raise click.UsageError("You can't specify both --schedule-in and --schedule-at")
     if schedule_in is not None:
         seconds = _duration(schedule_in, "--schedule-in") or 0
-        return datetime.now().astimezone() + timedelta(seconds=seconds)
+        try:
+            return datetime.now().astimezone() + timedelta(seconds=seconds)
+        except OverflowError:
+            raise click.BadParameter(
+                f"{schedule_in!r} is too far in the future", param_hint="'--schedule-in'"
+            ) from None
     if schedule_at is not None:
         try:
             naive = datetime.strptime(schedule_at, SCHEDULE_AT_FORMAT)
@@ -182,7 +195,10 @@ def _schedule_time(schedule_in: Optional[str], schedule_at: Optional[str]) -> Op
             raise click.BadParameter(
                 f"{schedule_at!r} is not a time like 2021-05-27T21:45:00", param_hint="'--schedule-at'"
             ) from None
-        return naive.astimezone()  # read as local time
+        try:
+            return naive.astimezone()  # read as local time
+        except (ValueError, OverflowError):  # a local time with no UTC equivalent (year 1 east of UTC, ...)
+            raise click.BadParameter(f"{schedule_at!r} is out of range", param_hint="'--schedule-at'") from None
     return None
 
 
@@ -246,12 +262,14 @@ def enqueue(
         "at_front": at_front,
         "retry": _retry(retry_max, retry_interval),
     }
-    target = cli_config.queue(queue)
+    target = _queue(cli_config, queue, "'--queue'")
     try:
         if when is None:
             job = target.enqueue(function, args=args, kwargs=kwargs, **options)
         else:
             job = target.enqueue_at(when, function, args=args, kwargs=kwargs, **options)
+    except InvalidJobDependency as exc:
+        raise click.BadParameter(str(exc), param_hint="'--depends-on'") from None
     except (ValueError, TypeError) as exc:
         raise click.BadParameter(str(exc)) from None
     if not quiet:

@@ -26,8 +26,10 @@ import click
 
 __all__ = ["parse_enqueue_arguments", "parse_function_argument"]
 
-# ``key=...``, ``key:=...`` or ``key%=...`` with ``key`` a Python identifier.
-_KEYWORD = re.compile(r"^(?P<key>[A-Za-z_]\w*)(?P<mode>:=|%=|=)(?P<value>.*)$", re.DOTALL)
+# ``key=...``, ``key:=...`` or ``key%=...`` with ``key`` an ASCII Python identifier.
+_KEYWORD = re.compile(r"(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?P<mode>:=|%=|=)(?P<value>.*)", re.DOTALL)
+# Longest excerpt of a rejected value shown in an error message.
+SHOWN_CHARACTERS = 200
 # How the errors name the job's arguments.
 PARAM_HINT = "'ARGUMENTS'"
 _MODES = {"=": "text", ":=": "json", "%=": "literal"}
@@ -42,27 +44,35 @@ def _read_file(path: str, position: int) -> str:
         raise click.BadParameter(message, param_hint=PARAM_HINT) from None
 
 
+def _shown(raw: str) -> str:
+    return repr(raw) if len(raw) <= SHOWN_CHARACTERS else f"{raw[:SHOWN_CHARACTERS]!r}..."
+
+
 def _convert(raw: str, mode: str, position: int) -> Any:
     if mode == "json":
         try:
             return json.loads(raw)
         except ValueError as exc:
             raise click.BadParameter(
-                f"argument {position}: not valid JSON ({exc}): {raw!r}", param_hint=PARAM_HINT
+                f"argument {position}: not valid JSON ({exc}): {_shown(raw)}", param_hint=PARAM_HINT
+            ) from None
+        except RecursionError:
+            raise click.BadParameter(
+                f"argument {position}: not valid JSON (nested too deeply): {_shown(raw)}", param_hint=PARAM_HINT
             ) from None
     if mode == "literal":
         try:
             return ast.literal_eval(raw)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             raise click.BadParameter(
-                f"argument {position}: not a Python literal: {raw!r}", param_hint=PARAM_HINT
+                f"argument {position}: not a Python literal: {_shown(raw)}", param_hint=PARAM_HINT
             ) from None
     return raw
 
 
 def parse_function_argument(argument: str, position: int) -> tuple[Optional[str], Any]:
     """``(keyword or None, value)`` of one command-line argument (``position`` counts from 1)."""
-    match = _KEYWORD.match(argument)
+    match = _KEYWORD.fullmatch(argument)
     if match:
         key: Optional[str] = match.group("key")
         mode, raw = _MODES[match.group("mode")], match.group("value")

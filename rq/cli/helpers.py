@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Callable, Optional, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import click
 from redis import Redis
@@ -38,6 +38,7 @@ __all__ = [
     "CONNECTION_SETTINGS",
     "CliConfig",
     "SettingError",
+    "client_from_url",
     "describe_connection",
     "get_redis_from_config",
     "mask_url",
@@ -148,6 +149,19 @@ def _sentinel_settings(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+def client_from_url(url: str, connection_class: type[Redis] = Redis) -> Redis:
+    """``connection_class.from_url(url)``, refusing a database path that is not a number.
+
+    redis-py ignores such a path (``redis://host/jobs`` connects to database 0), so the
+    commands would act on another database than the one meant; ValueError instead.
+    """
+    parts = urlsplit(url)
+    database = unquote(parts.path).strip("/")
+    if parts.scheme in ("redis", "rediss") and database and not (database.isascii() and database.isdigit()):
+        raise ValueError(f"the database {database!r} in the URL path is not a number")
+    return connection_class.from_url(url)
+
+
 def get_redis_from_config(settings: Mapping[str, Any], connection_class: type[Redis] = Redis) -> Redis:
     """A client built from ``REDIS_URL``, else a ``SENTINEL`` dict, else ``REDIS_HOST`` and friends.
 
@@ -155,7 +169,7 @@ def get_redis_from_config(settings: Mapping[str, Any], connection_class: type[Re
     """
     url = settings.get("REDIS_URL")
     if url:
-        return connection_class.from_url(url)
+        return client_from_url(url, connection_class)
     sentinel = settings.get("SENTINEL")
     if sentinel:
         options = _sentinel_settings(sentinel)
@@ -253,7 +267,7 @@ class CliConfig:
     def _build_connection(self) -> Redis:
         if self.url:
             try:
-                return self.connection_class.from_url(self.url)
+                return client_from_url(self.url, self.connection_class)
             except ValueError as exc:
                 raise SettingError(f"{mask_url(self.url)}: {exc}", param_hint="'--url'") from None
         settings, source = self.connection_settings()

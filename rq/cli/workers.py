@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
 import click
+from redis.exceptions import NoPermissionError
 
 from rq.defaults import (
     DEFAULT_JOB_MONITORING_INTERVAL,
@@ -24,6 +25,8 @@ from rq.defaults import (
 )
 from rq.exceptions import StopRequested
 from rq.health import DEFAULT_HTTP_HOST, HEALTH_CHECK_INTERVAL
+from rq.job_validation import MAX_TTL
+from rq.layout import SUSPENDED_KEY
 from rq.logutils import setup_loghandlers
 from rq.resilience import REDIS_ERRORS
 from rq.serializers import DefaultSerializer
@@ -126,6 +129,9 @@ def _suspended(cli_config: CliConfig) -> bool:
     except REDIS_ERRORS as exc:
         logger.debug("Could not check for suspension before starting: %s", exc)
         return False
+    except NoPermissionError as exc:
+        # Redis does not say which key it refused: this is the first one a worker reads.
+        raise NoPermissionError(f"{exc} (reading {SUSPENDED_KEY}: a worker needs the keys '~rq:*')") from None
 
 
 @main.command()
@@ -134,17 +140,22 @@ def _suspended(cli_config: CliConfig) -> bool:
 @click.option("--log-format", default=DEFAULT_LOGGING_FORMAT, help="Set the format of the logs.")
 @click.option("--date-format", default=DEFAULT_LOGGING_DATE_FORMAT, help="Set the date format of the logs.")
 @click.option("--name", "-n", help="Specify a different name.")
-@click.option("--results-ttl", type=int, default=DEFAULT_RESULT_TTL, help="Default results timeout to be used.")
-@click.option("--worker-ttl", type=int, default=DEFAULT_WORKER_TTL, help="Worker timeout to be used.")
+@click.option(
+    "--results-ttl",
+    type=click.IntRange(min=-1, max=MAX_TTL),
+    default=DEFAULT_RESULT_TTL,
+    help="Default results timeout to be used.",
+)
+@click.option("--worker-ttl", type=click.IntRange(min=1), default=DEFAULT_WORKER_TTL, help="Worker timeout to be used.")
 @click.option(
     "--maintenance-interval",
-    type=int,
+    type=click.IntRange(min=1),
     default=DEFAULT_MAINTENANCE_TASK_INTERVAL,
     help="Maintenance task interval (in seconds) to be used.",
 )
 @click.option(
     "--job-monitoring-interval",
-    type=int,
+    type=click.IntRange(min=1),
     default=DEFAULT_JOB_MONITORING_INTERVAL,
     help="Default job monitoring interval to be used.",
 )
@@ -264,8 +275,11 @@ def worker(
             err=True,
         )
     if pid:
-        with open(os.path.expanduser(pid), "w") as handle:
-            handle.write(str(os.getpid()))
+        try:
+            with open(os.path.expanduser(pid), "w") as handle:
+                handle.write(str(os.getpid()))
+        except OSError as exc:
+            raise click.BadParameter(f"cannot write {pid!r}: {exc.strerror or exc}", param_hint="'--pid'") from None
     if _suspended(cli_config):
         raise click.ClickException(SUSPENDED_MESSAGE)
 
