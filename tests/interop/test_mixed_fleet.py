@@ -38,6 +38,10 @@ FAILURE_TTL = 31536000  # default
 TTL_SLACK = 30
 # Hash fields our worker records add for monitoring; upstream readers ignore unknown fields.
 OUR_WORKER_EXTRA_FIELDS = {
+    "connection_state",
+    "outage_count",
+    "last_error",
+    "last_recovery",
     "pubsub_state",
     "pubsub_bad_messages",
     "pubsub_connection_errors",

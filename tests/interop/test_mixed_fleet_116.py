@@ -59,6 +59,10 @@ JOB_2X_FIELDS = {"group_id"}
 RESULT_2X_FIELDS = {"worker_name", "execution_id", "execution_started_at", "execution_ended_at"}
 # Monitoring fields of our worker hashes; every reader ignores unknown fields.
 OUR_WORKER_EXTRA_FIELDS = {
+    "connection_state",
+    "outage_count",
+    "last_error",
+    "last_recovery",
     "pubsub_state",
     "pubsub_bad_messages",
     "pubsub_connection_errors",
