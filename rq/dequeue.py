@@ -402,7 +402,7 @@ class Dequeuer:
         """After Redis came back: a start recorded for a job this worker never received is undone."""
         from .maintenance import return_to_queue
 
-        pending, self._pending_start = self._pending_start, None
+        pending = self._pending_start
         if pending is None:
             return
         execution_id, queues = pending
@@ -414,6 +414,7 @@ class Dequeuer:
                     logger.info(
                         "Worker %s: put job %s back on %s (its start was cut off)", self.key, job_id, queue.name
                     )
+        self._pending_start = None  # only once the look succeeded: until then it is retried
 
     def _blocking_move(self, queue: Queue, timeout: float) -> Optional[tuple[Job, Queue]]:
         job_id = as_text(self.connection.blmove(queue.key, queue.intermediate_queue_key, timeout, "LEFT", "RIGHT"))

@@ -25,7 +25,7 @@ from redis.retry import Retry
 import rq.maintenance
 from rq import Queue, SimpleWorker
 from rq.timeouts import TimerDeathPenalty
-from tests.faults.accounting import PENDING_START_BUG, Ledger
+from tests.faults.accounting import Ledger
 from tests.helpers import ThreadWorker, wait_for
 
 
@@ -186,7 +186,6 @@ def test_lost_reply_of_the_take_script_runs_every_job_once(restartable_redis, tm
     assert (tally.finished, tally.extra_runs, tally.unfinished) == (3, 0, 0), tally.describe()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=PENDING_START_BUG)
 def test_take_cut_off_while_redis_stays_away_is_put_back_later(restartable_redis, tmp_path):
     plan = FaultPlan()
     client = faulty_client(restartable_redis, plan, client_retries=False)
