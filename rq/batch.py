@@ -9,7 +9,7 @@ atomic (a script runs without interleaving), one request and one reply on the wi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from redis import Redis
 from redis.commands.core import CoreCommands
@@ -18,9 +18,19 @@ __all__ = ["AtomicBatch"]
 
 # Runs the commands framed in ARGV[1] and returns every reply (or, when ARGV[2] is "0", only
 # how many ran). Each command is "<n>;" then its n arguments, each "<length>:<bytes>"
-# (binary safe; see _frame).
+# (binary safe; see _frame). With ARGV[3] and ARGV[4], runs nothing and returns "recorded"
+# when the newest entry of the results stream ARGV[3] has the execution id ARGV[4].
 _RUNNER = """
 if redis.replicate_commands then redis.replicate_commands() end
+if ARGV[3] then
+  local newest = redis.call('XREVRANGE', ARGV[3], '+', '-', 'COUNT', 1)[1]
+  if newest then
+    local fields = newest[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'execution_id' and fields[i + 1] == ARGV[4] then return 'recorded' end
+    end
+  end
+end
 local payload = ARGV[1]
 local pos, size = 1, #payload
 local replies = {}
@@ -102,14 +112,21 @@ class AtomicBatch(CoreCommands):  # type: ignore[misc]
     def __exit__(self, *exc_info: object) -> None:
         self._commands = []
 
-    def execute(self, replies: bool = True) -> list:
+    def execute(self, replies: bool = True, unless_recorded: Optional[tuple[str, str]] = None) -> Optional[list]:
         """Run the collected commands in one script call; the batch is empty afterwards.
 
         With ``replies=False`` the commands' replies are not sent back (less to read).
+        ``unless_recorded=(results stream key, execution id)`` makes a repeated outcome write
+        idempotent: nothing runs, and None is returned, if that execution's result is the
+        stream's newest entry.
         """
         if not self._commands:
             return []
-        payload = _frame(self._commands)
+        args = [_frame(self._commands), "1" if replies else "0"]
         self._commands = []
-        result = _runner(self.connection)(args=[payload, "1" if replies else "0"])
+        if unless_recorded is not None:
+            args.extend(unless_recorded)
+        result = _runner(self.connection)(args=args)
+        if result in (b"recorded", "recorded"):
+            return None
         return result if replies else []

@@ -135,6 +135,10 @@ class CommandChannel:
         self, exc: BaseException, pubsub: "PubSub", thread: "PubSubWorkerThread", stop: threading.Event
     ) -> None:
         """Called by the listener thread for anything its loop raised; never raises itself."""
+        if stop.is_set():
+            # The listener is being stopped, and its connection may be closed under its read.
+            logger.debug("Worker %s: command listener stopping: %r", self.worker.key, exc)
+            return
         if is_redis_error(exc):
             self.outage.failed(exc)
             self._notify(CONNECTION_ERROR, exc)

@@ -43,7 +43,8 @@ SUSPENSION_CHECK_INTERVAL = 1.0
 # Seconds between two reads of which of the worker's queues are paused (Queue.pause).
 PAUSE_CHECK_INTERVAL = 1.0
 
-# Take the next job and record its start, atomically. Returns "suspended" while ARGV[2]
+# Take the next job and record its start, atomically and at most once per execution id
+# (a call re-sent after a lost reply returns the job it started). Returns "suspended" while ARGV[2]
 # exists; else {queue key, job id, job hash as a flat list, heartbeat TTL}, the TTL being 0
 # when the job was not started (its hash is gone, is not a hash or has no data), and -1
 # with the Redis error as a fifth item when recording the start failed; false when all are
@@ -60,15 +61,27 @@ PAUSE_CHECK_INTERVAL = 1.0
 # the worker's redelivery budget for jobs that have none ("" for none), and the longest
 # timeout in seconds.
 _TAKE_SCRIPT = """
-if ARGV[2] ~= '' and redis.call('EXISTS', ARGV[2]) == 1 then
-  return 'suspended'
-end
 local prefix, mode, claimed = ARGV[1], ARGV[3], ARGV[4]
 local worker_key, worker_name, exec_prefix, execs_prefix, exec_id = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local now_text, now_float, now = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local rule, interval, default_timeout = ARGV[13], tonumber(ARGV[14]), tonumber(ARGV[15])
 local redeliveries, max_timeout = ARGV[16], tonumber(ARGV[17])
 local queues = #KEYS / 2
+-- A client that re-sends this call after losing its reply gets the job it already started.
+local current = redis.call('HGET', worker_key, 'current_job')
+if current then
+  local expires = redis.call('ZSCORE', execs_prefix .. current, exec_id)
+  if expires then
+    for q = 1, queues do
+      if redis.call('ZSCORE', KEYS[queues + q], current .. ':' .. exec_id) then
+        return {KEYS[q], current, redis.call('HGETALL', prefix .. current), tonumber(expires) - now - 60}
+      end
+    end
+  end
+end
+if ARGV[2] ~= '' and redis.call('EXISTS', ARGV[2]) == 1 then
+  return 'suspended'
+end
 for q = 1, queues do
   local queue_key = KEYS[q]
   local job_id
@@ -210,8 +223,8 @@ class Dequeuer:
     _state: str
     _dequeue_strategy: "DequeueStrategy"
     _supports_blmove: Optional[bool]
-    # (execution id, queues) while a take-and-start call is in flight; see recover_pending_start().
-    _pending_start: Optional[tuple[str, list]] = None
+    # (execution id, queues, claimed id) while a take-and-start call is in flight; see recover_pending_start().
+    _pending_start: Optional[tuple[str, list, str]] = None
     # The job whose start the last dequeue already recorded (execute_job skips prepare for it).
     _started_job_id: Optional[str] = None
     _suspension_checked_at: float = float("-inf")
@@ -298,7 +311,7 @@ class Dequeuer:
         execution_id = uuid.uuid4().hex
         ttl_rule = type(self).get_heartbeat_ttl.ttl_rule  # type: ignore[attr-defined]
         # Until the reply arrives, the start may be recorded in Redis without us knowing the job.
-        self._pending_start = (execution_id, queues)
+        self._pending_start = (execution_id, queues, claimed)
         check_suspension = not claimed and time.monotonic() - self._suspension_checked_at >= SUSPENSION_CHECK_INTERVAL
         if check_suspension:
             self._suspension_checked_at = time.monotonic()
@@ -399,21 +412,28 @@ class Dequeuer:
             logger.warning("Worker %s: recording job %s as failed was incomplete: %s", self.key, job_id, error)
 
     def recover_pending_start(self) -> None:
-        """After Redis came back: a start recorded for a job this worker never received is undone."""
+        """After Redis came back: a job this worker took but never received goes back to its queue.
+
+        That is a start recorded under the execution id of the cut-off call, or a claimed id
+        still in the intermediate list because the claim never reached Redis.
+        """
         from .maintenance import return_to_queue
 
         pending = self._pending_start
         if pending is None:
             return
-        execution_id, queues = pending
+        execution_id, queues, claimed = pending
+        returned = []
         for queue in queues:
             started_key = layout.registry_key("started", queue.name)
             for member, _ in self.connection.zscan_iter(started_key, match=f"*:{execution_id}"):
                 job_id = layout.split_composite_member(member)[0]
                 if return_to_queue(queue, job_id, execution_id):
-                    logger.info(
-                        "Worker %s: put job %s back on %s (its start was cut off)", self.key, job_id, queue.name
-                    )
+                    returned.append((queue, job_id))
+        if claimed and not returned and return_to_queue(queues[0], claimed):
+            returned.append((queues[0], claimed))
+        for queue, job_id in returned:
+            logger.info("Worker %s: put job %s back on %s (its start was cut off)", self.key, job_id, queue.name)
         self._pending_start = None  # only once the look succeeded: until then it is retried
 
     def _blocking_move(self, queue: Queue, timeout: float) -> Optional[tuple[Job, Queue]]:

@@ -107,7 +107,7 @@ def write_success(
 
 def restore_lost_hash(job: "Job", replies: list, status_write: Optional[int], ttl: Optional[int]) -> None:
     """If the outcome's HSET created the job hash (Redis lost it while the job ran), write it in full."""
-    if status_write is None or not replies[status_write]:
+    if status_write is None or status_write >= len(replies) or not replies[status_write]:
         return  # the fields existed: the hash was there
     with job.connection.pipeline() as pipe:
         pipe.hset(job.key, mapping=job.to_dict(include_meta=False, include_result=False))

@@ -227,8 +227,12 @@ class JobRunner:
 
     # ---- recording outcomes --------------------------------------------------------------------
 
-    def write_with_retry(self, build: Callable[[Any], None], what: str) -> list:
+    def write_with_retry(self, build: Callable[[Any], None], what: str, job: Optional["Job"] = None) -> list:
         """Run ``build(pipe)`` and execute it; on Redis errors wait with backoff and try again.
+
+        With ``job``, nothing is written, and an empty list returned, if the current
+        execution's result is already stored: a write repeated after its reply was lost (by
+        this loop, or by a client that retries commands itself) is not applied twice.
 
         A write that Redis refuses is not an outage: a protocol error (the request's header
         announced more than proto-max-bulk-len), or a connection that Redis keeps closing
@@ -237,11 +241,16 @@ class JobRunner:
         """
         backoff = Backoff()
         refusals = 0
+        execution = self.execution  # type: ignore[attr-defined]
+        guard = (layout.results_key(job.id), execution.id) if job is not None and execution is not None else None
         while True:
             try:
                 batch = AtomicBatch(self.connection)
                 build(batch)
-                results = batch.execute()
+                results = batch.execute(unless_recorded=guard)
+                if results is None:
+                    logger.info("Worker %s: did not %s again: it was recorded before a reply was lost", self.name, what)
+                    results = []
             except REDIS_ERRORS as exc:
                 refusals = refusals + 1 if self._refused_while_redis_answers(exc) else 0
                 if refusals >= OUTCOME_WRITE_REFUSALS:
@@ -334,7 +343,7 @@ class JobRunner:
                 pipe.exists(job.dependents_key)
 
         try:
-            results = self.write_with_retry(build, f"record the result of job {job.id}")
+            results = self.write_with_retry(build, f"record the result of job {job.id}", job)
         except (ResultTooLarge, OutcomeWriteRefused) as exc:
             logger.warning("Worker %s: job %s: %s; recording it as failed", self.name, job.id, exc)
             self.handle_job_failure(job, queue, exc_string=f"{type(exc).__name__}: {exc}")
@@ -345,7 +354,7 @@ class JobRunner:
         self.execution = None
         self.emit("job_finished", job=job, queue=queue, duration=self._working_time(job))  # type: ignore[attr-defined]
         self._log_success(job, queue)
-        release_if_needed(job, results[-1])
+        release_if_needed(job, results[-1] if results else True)
         job.send_webhooks("finished")
 
     def _handle_returned_retry(self, job: "Job", queue: "Queue", retry: Any) -> None:
@@ -355,7 +364,7 @@ class JobRunner:
             self._write_worker_stats(pipe, job, succeeded=False)
             write_returned_retry(job, queue, pipe, retry, delay, worker_name=self.name, execution=self.execution)
 
-        results = self.write_with_retry(build, f"record the retry of job {job.id}")
+        results = self.write_with_retry(build, f"record the retry of job {job.id}", job)
         self._count_job(job, succeeded=False)
         self.execution = None
         event = "job_retried" if delay is not None else "job_failed"
@@ -366,7 +375,7 @@ class JobRunner:
             )
         else:
             logger.info("Worker %s: job %s exceeded its %d retries", self.name, job.id, retry.max)
-            release_if_needed(job, results[-1])
+            release_if_needed(job, results[-1] if results else True)
 
     def handle_job_failure(
         self,
@@ -393,7 +402,7 @@ class JobRunner:
                     job, queue, pipe, exc_string, worker_name=self.name, execution=self.execution, status=status
                 )
 
-        results = self.write_with_retry(build, f"record the failure of job {job.id}")
+        results = self.write_with_retry(build, f"record the failure of job {job.id}", job)
         self._count_job(job, succeeded=False)
         self.execution = None
         event = "job_retried" if retry else ("job_stopped" if status == JobStatus.STOPPED else "job_failed")
@@ -402,7 +411,7 @@ class JobRunner:
             logger.info("Worker %s: job %s failed; retrying (%s retries left)", self.name, job.id, job.retries_left)
             return
         if not (self.disable_default_exception_handler and status == JobStatus.FAILED):
-            release_if_needed(job, results[-1])
+            release_if_needed(job, results[-1] if results else True)
         if status == JobStatus.FAILED:
             job.send_webhooks("failed", exc_string=exc_string)
 

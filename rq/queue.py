@@ -19,10 +19,11 @@ from .defaults import DEFAULT_JOB_TIMEOUT
 from .enqueue import EnqueueData, Enqueueing
 from .exceptions import NoSuchJobError
 from .job import Job
+from .job_validation import check_ttl
 from .layout import as_text
 from .serializers import resolve_serializer
 from .timeouts import BaseDeathPenalty, UnixSignalDeathPenalty
-from .utils import backend_class, get_version, parse_timeout
+from .utils import backend_class, get_version
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -78,7 +79,8 @@ class Queue(Enqueueing):
         self.connection: Redis = resolve_connection(connection, "Queue")
         self.name = name
         self._key = layout.queue_key(name)
-        self._default_timeout = parse_timeout(default_timeout) or self.DEFAULT_TIMEOUT
+        timeout = check_ttl("default_timeout", default_timeout, allow_forever=True)
+        self._default_timeout = timeout or self.DEFAULT_TIMEOUT
         self._is_async = is_async
         self.job_class = backend_class(self, "job_class", override=job_class)
         self.serializer = resolve_serializer(serializer)

@@ -42,7 +42,19 @@ OUTAGE_REMINDER_INTERVAL = _env_float("RQ_OUTAGE_REMINDER_INTERVAL", 60.0)
 
 
 def is_redis_error(exc: BaseException) -> bool:
-    return isinstance(exc, REDIS_ERRORS)
+    """True for a connection-level Redis error, or an error raised while handling one.
+
+    redis-py sometimes surfaces a dropped connection as a ValueError or AttributeError from
+    a closed socket or parser, raised while it handles the ConnectionError; the chain tells.
+    """
+    seen: set[int] = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, REDIS_ERRORS):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class Backoff:

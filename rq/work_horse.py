@@ -179,7 +179,9 @@ class WorkHorse:
 
     def handle_job_success(self, job: "Job", queue: "Queue", started_job_registry: Any) -> None:
         if self._is_horse:
-            self._report({"outcome": "success", "ended_at": job.ended_at, "return_value": job._cached_return_value})
+            self._report(
+                job, {"outcome": "success", "ended_at": job.ended_at, "return_value": job._cached_return_value}
+            )
         else:
             super().handle_job_success(job, queue, started_job_registry)  # type: ignore[misc]
 
@@ -193,16 +195,24 @@ class WorkHorse:
     ) -> None:
         if self._is_horse:
             self._report(
-                {"outcome": "failure", "ended_at": job.ended_at, "exc_string": exc_string, "status": status.value}
+                job, {"outcome": "failure", "ended_at": job.ended_at, "exc_string": exc_string, "status": status.value}
             )
         else:
             super().handle_job_failure(job, queue, started_job_registry, exc_string, status)  # type: ignore[misc]
 
-    def _report(self, message: dict) -> None:
+    def _report(self, job: "Job", message: dict) -> None:
         """Send the job's outcome to the worker; the horse itself needs no Redis connection."""
         try:
             payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:
+        except Exception as exc:
+            logger.warning(
+                "Worker %s: the return value of job %s cannot be serialized (%s: %s); storing %r instead",
+                self.name,
+                job.id,
+                type(exc).__name__,
+                exc,
+                UNSERIALIZABLE_RETURN_VALUE_PAYLOAD,
+            )
             message["return_value"] = UNSERIALIZABLE_RETURN_VALUE_PAYLOAD
             payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         view = memoryview(payload)

@@ -46,6 +46,7 @@ from .dequeue import Dequeuer, DequeueStrategy
 from .exceptions import StopRequested
 from .job import Job
 from .job_runner import JobRunner
+from .job_validation import check_ttl
 from .layout import utcnow
 from .logutils import setup_loghandlers
 from .maintenance import return_to_queue, run_maintenance
@@ -190,7 +191,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         )
         self.name: str = name or uuid.uuid4().hex
         self.version_info = None
-        self.default_result_ttl = default_result_ttl
+        self.default_result_ttl = check_ttl("default_result_ttl", default_result_ttl, allow_forever=True)
         self.worker_ttl = worker_ttl or default_worker_ttl or DEFAULT_WORKER_TTL
         self.job_monitoring_interval = job_monitoring_interval
         self.maintenance_interval = maintenance_interval
@@ -208,6 +209,8 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         self._init_record()
         self.execution = None
         self.undelivered: Optional[tuple[Job, Any]] = None
+        # The error that ended work() (logged, not raised, as upstream does); the CLI exits 1 on it.
+        self.fatal_error: Optional[Exception] = None
         self.scheduler: Any = None
         self.pubsub: Optional["PubSub"] = None
         self.pubsub_thread: Optional["PubSubWorkerThread"] = None
@@ -375,8 +378,9 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
                     backoff.sleep(self._stop_event)
                 except SystemExit:
                     raise
-                except Exception:
+                except Exception as exc:
                     logger.error("Worker %s: found an unhandled exception, quitting...", self.key, exc_info=True)
+                    self.fatal_error = exc
                     break
         finally:
             self.teardown()

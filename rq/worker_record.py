@@ -117,7 +117,7 @@ class WorkerRecord:
         """Create the worker's record; refuse a name that a live worker already uses."""
         logger.debug("Registering birth of worker %s", self.name)
         try:
-            if self.connection.exists(self.key) and not self.connection.hexists(self.key, "death"):
+            if self._name_taken():
                 raise ValueError(f"There exists an active worker named {self.name!r} already")
             self.birth_date = self.last_heartbeat = utcnow()
             self._identify_connection()
@@ -128,6 +128,18 @@ class WorkerRecord:
             raise NoPermissionError(
                 f"{exc} (registering the worker in {keys}: a worker needs the keys '~rq:*')"
             ) from exc
+
+    def _name_taken(self) -> bool:
+        """True when a live worker's record holds this name.
+
+        A record this very worker wrote in an earlier attempt, whose reply was lost, is its
+        own: same birth and pid.
+        """
+        birth, pid, death = self.connection.hmget(self.key, ["birth", "pid", "death"])
+        if birth is None or death is not None:
+            return False
+        mine = self.birth_date is not None and as_text(birth) == format_ts(self.birth_date)
+        return not (mine and as_text(pid) == str(self.pid))
 
     def write_record(self) -> None:
         """(Re)write the whole record: hash, TTL and worker-set membership, in one transaction."""

@@ -526,3 +526,28 @@ def test_malformed_worker_arguments_are_one_line_errors(
     result = run_rq(command, "--url", redis_url, *burst, *rest, timeout=WORKER_WAIT)
     assert_one_line_error(result.returncode, result.stderr, expected)
     assert result.returncode == code
+
+
+def test_forked_horse_warns_when_a_return_value_cannot_be_sent(
+    connection: redis.Redis, redis_url: str, tmp_path
+) -> None:
+    """The horse pickles the outcome for the worker; a value pickle refuses is replaced, with a warning."""
+    queue = Queue("pickle-results", connection=connection)
+    odd = queue.enqueue(jobs.unserializable_result)
+    worker = WorkerProcess(redis_url, ["pickle-results"], "--burst", log_path=tmp_path / "worker.log")
+    assert worker.wait() == 0, worker.output()
+    assert odd.get_status() == JobStatus.FINISHED
+    assert odd.return_value() == "Unserializable return value"
+    assert f"the return value of job {odd.id} cannot be serialized" in worker.output(), worker.output()
+
+
+@pytest.mark.parametrize("value", [MAX_TTL + 1, -5, "forever"])
+def test_queue_default_timeout_out_of_range_is_refused(connection: redis.Redis, value: Any) -> None:
+    with pytest.raises((ValueError, TimeoutFormatError), match="default_timeout|Timeout"):
+        Queue("bounds", connection=connection, default_timeout=value)
+
+
+def test_worker_default_result_ttl_above_the_maximum_is_refused(connection: redis.Redis) -> None:
+    with pytest.raises(ValueError, match="default_result_ttl"):
+        SimpleWorker(["bounds"], connection=connection, default_result_ttl=MAX_TTL + 1)
+    assert SimpleWorker(["bounds"], connection=connection, default_result_ttl=-1).default_result_ttl == -1

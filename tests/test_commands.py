@@ -93,8 +93,9 @@ def test_stop_job_for_a_job_that_is_not_running(connection):
 
 
 def test_garbage_payloads_are_logged_and_the_next_command_works(connection, redis_url, tmp_path):
-    worker = WorkerProcess(redis_url, ["q"], "--name", "garbage", "--class", "rq.worker.SimpleWorker",
-                           log_path=tmp_path / "w.log")
+    worker = WorkerProcess(
+        redis_url, ["q"], "--name", "garbage", "--class", "rq.worker.SimpleWorker", log_path=tmp_path / "w.log"
+    )
     try:
         wait_for(lambda: _subscribed(connection, "garbage"), message="subscription")
         for payload in ("not json", "[1, 2]", '{"command": 5}', '{"command": "stop-job"}'):
@@ -109,4 +110,3 @@ def test_garbage_payloads_are_logged_and_the_next_command_works(connection, redi
     assert output.count("ignoring a malformed command") == 4
     assert "unknown command 'no-such-command' ignored" in output
     assert "Traceback" not in output
-

@@ -129,6 +129,7 @@ def test_connection_telemetry_in_the_worker_hash(restartable_redis, tmp_path):
         assert connection.hget("rq:worker:telemetry", "outage_count") == b"0"
         server.restart(downtime=2)
         connection = server.client()
+
         def recovered() -> bool:
             record = connection.hgetall("rq:worker:telemetry")
             return int(record.get(b"outage_count") or 0) >= 1 and record.get(b"connection_state") == b"ok"

@@ -28,8 +28,19 @@ def test_enqueue_writes_queue_job_and_registration(connection):
 
 def test_reserved_kwargs_configure_the_job(connection):
     queue = Queue("reserved", connection=connection)
-    job = queue.enqueue(jobs.echo, 1, x=2, job_timeout=30, result_ttl=40, ttl=50, failure_ttl=60,
-                        description="d", job_id="my-id", meta={"a": 1}, retry=Retry(max=2))
+    job = queue.enqueue(
+        jobs.echo,
+        1,
+        x=2,
+        job_timeout=30,
+        result_ttl=40,
+        ttl=50,
+        failure_ttl=60,
+        description="d",
+        job_id="my-id",
+        meta={"a": 1},
+        retry=Retry(max=2),
+    )
     assert job.id == "my-id"
     assert job.args == (1,) and job.kwargs == {"x": 2}
     assert (job.timeout, job.result_ttl, job.ttl, job.failure_ttl) == (30, 40, 50, 60)

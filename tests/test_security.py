@@ -380,13 +380,6 @@ def test_worker_refused_a_write_of_the_job_start_leaves_the_job_queued(acl_serve
     assert PASSWORD not in result.stdout + result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rq/worker.py BaseWorker.work catches any exception other than a Redis connection error, logs 'found an "
-    "unhandled exception, quitting...' and returns normally, so rq/cli/workers.py worker exits with status 0 (as "
-    "upstream RQ does) and a supervisor that restarts on failure leaves the worker dead; work() should re-raise "
-    "after logging so that 'rq worker' prints one 'Error: Worker <name>: NoPermissionError: ...' line and exits 1",
-)
 def test_worker_that_quits_on_a_refused_command_exits_with_a_failure_status(acl_server: BaseRedisServer) -> None:
     Queue("acl", connection=acl_server.client()).enqueue(jobs.add, 1, 2)
     rules = _without(documented_acl_rules()["rq-worker"], "+evalsha")

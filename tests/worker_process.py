@@ -28,6 +28,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     import faulthandler
     import signal as _signal
+
     faulthandler.register(_signal.SIGUSR1)
     logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stdout)
     worker_class = import_attribute(args.worker_class)

@@ -330,6 +330,11 @@ def worker(
     finally:
         for endpoint in endpoints:
             endpoint.close()
+    fatal = getattr(instance, "fatal_error", None)
+    if fatal is not None:
+        # Logged in full by the worker; a failure status lets a supervisor restart it.
+        message = f"Worker {instance.name}: {type(fatal).__name__}: {fatal}"
+        raise click.ClickException(cli_config.scrub(message))
 
 
 @main.command("worker-pool")

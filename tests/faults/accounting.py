@@ -92,15 +92,6 @@ class Tally:
     def flag(self, anomaly: str, job_id: str) -> None:
         self.ids.setdefault(anomaly, []).append(job_id)
 
-    def unexplained_extra_runs(self) -> list[str]:
-        """Jobs run more often than their attempts, without a double write to explain it.
-
-        A retry written twice enqueues the job twice (documented); anything else run twice
-        breaks the at-most-once delivery of an attempt.
-        """
-        doubled = set(self.ids.get("double writes", []))
-        return [job_id for job_id in self.ids.get("extra runs", []) if job_id not in doubled]
-
     def describe(self) -> str:
         """The table and the ids behind each anomaly, for assertion messages."""
         lines = [format_table([self])]
@@ -281,34 +272,6 @@ class Ledger:
             tally.evidence[job_id] = (
                 f"status={status} runs={runs} results=[{results}] retries_left={as_text(retries_left)}"
             )
-
-
-# A job that was never run but ended failed (AbandonedJobError), or is left "started"
-# without a worker, is the symptom of this bug; tests that can hit it only now and then
-# report it as an expected failure (the deterministic reproduction is a strict xfail in
-# test_lost_replies.py).
-PENDING_START_BUG = (
-    "rq/dequeue.py Dequeuer.recover_pending_start clears _pending_start before its ZSCAN; when that "
-    "scan fails too (Redis still away), a start recorded by a take-and-start call whose reply was "
-    "lost is forgotten: the job stays 'started' without running, then maintenance fails it with "
-    "AbandonedJobError"
-)
-
-
-def xfail_if_pending_start_bug(tally: Tally) -> None:
-    """Mark the test an expected failure if jobs that never ran were started, and nothing else is wrong.
-
-    Double writes (and the extra runs they cause) are the documented exception and do not count.
-    """
-    never_ran = set(tally.ids.get("never ran", []))
-    if not never_ran:
-        return
-    unexplained = set(tally.unexplained_extra_runs())
-    for anomaly, job_ids in tally.ids.items():
-        if anomaly == "lost" or anomaly.startswith("unfinished"):
-            unexplained.update(job_ids)
-    if not unexplained - never_ran:
-        pytest.xfail(f"{len(never_ran)} job(s) started but never ran: {PENDING_START_BUG}")
 
 
 def format_table(tallies: list[Tally]) -> str:

@@ -23,8 +23,15 @@ def _statuses(connection: Redis, job_ids: list[str]) -> dict[str, int]:
 def test_worker_started_while_redis_is_down_waits_then_drains(restartable_redis, tmp_path):
     server = restartable_redis
     server.stop()
-    worker = WorkerProcess(server.url, ["patient"], "--name", "patient", "--class", "rq.worker.SimpleWorker",
-                           log_path=tmp_path / "worker.log")
+    worker = WorkerProcess(
+        server.url,
+        ["patient"],
+        "--name",
+        "patient",
+        "--class",
+        "rq.worker.SimpleWorker",
+        log_path=tmp_path / "worker.log",
+    )
     try:
         wait_for(lambda: "Redis connection lost" in worker.output(), message="the outage warning")
         assert worker.process.poll() is None
@@ -47,8 +54,15 @@ def test_worker_started_while_redis_is_down_waits_then_drains(restartable_redis,
 def test_restart_that_lost_data_registers_the_worker_again_in_full(restartable_redis, tmp_path):
     server = restartable_redis
     connection = server.client()
-    worker = WorkerProcess(server.url, ["q1", "q2"], "--name", "phoenix", "--class", "rq.worker.SimpleWorker",
-                           log_path=tmp_path / "worker.log")
+    worker = WorkerProcess(
+        server.url,
+        ["q1", "q2"],
+        "--name",
+        "phoenix",
+        "--class",
+        "rq.worker.SimpleWorker",
+        log_path=tmp_path / "worker.log",
+    )
     try:
         wait_for(lambda: connection.exists("rq:worker:phoenix"), message="registration")
         before = connection.hgetall("rq:worker:phoenix")
@@ -78,8 +92,7 @@ def test_restart_during_a_burst_loses_no_job(persistent_redis, tmp_path):
     total = 150
     job_ids = [queue.enqueue(jobs.sleep_for, 0.02).id for _ in range(total)]
     workers = [
-        WorkerProcess(server.url, ["burst"], "--name", f"w{i}", log_path=tmp_path / f"worker{i}.log")
-        for i in range(2)
+        WorkerProcess(server.url, ["burst"], "--name", f"w{i}", log_path=tmp_path / f"worker{i}.log") for i in range(2)
     ]
     try:
         wait_for(lambda: queue.finished_job_registry.get_job_count(cleanup=False) >= 20, message="some progress")
