@@ -61,21 +61,31 @@ def _frame(commands: list[tuple]) -> bytes:
     for command in commands:
         add(b"%d;" % len(command))
         for arg in command:
-            if isinstance(arg, bytes):
-                data = arg
-            elif isinstance(arg, str):
+            kind = type(arg)  # exact types first: this loop runs for every argument of every command
+            if kind is str:
                 data = arg.encode()
-            elif isinstance(arg, int) and not isinstance(arg, bool):
+            elif kind is bytes:
+                data = arg
+            elif kind is int:
                 data = b"%d" % arg
-            elif isinstance(arg, float):
-                data = repr(arg).encode()
-            elif isinstance(arg, memoryview):
-                data = arg.tobytes()
             else:
-                raise TypeError(f"Cannot send {arg!r} ({type(arg).__name__}) to Redis")
-            add(b"%d:" % len(data))
-            add(data)
+                data = _encode(arg)
+            add(b"%d:%s" % (len(data), data))
     return b"".join(out)
+
+
+def _encode(arg: Any) -> bytes:
+    if isinstance(arg, (bytes, bytearray)):
+        return bytes(arg)
+    if isinstance(arg, str):
+        return arg.encode()
+    if isinstance(arg, int) and not isinstance(arg, bool):
+        return b"%d" % arg
+    if isinstance(arg, float):
+        return repr(arg).encode()
+    if isinstance(arg, memoryview):
+        return arg.tobytes()
+    raise TypeError(f"Cannot send {arg!r} ({type(arg).__name__}) to Redis")
 
 
 def _runner(connection: Redis) -> Any:

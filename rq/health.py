@@ -21,15 +21,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
-import socketserver
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Optional
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from redis import ConnectionPool, Redis
 from redis.backoff import NoBackoff
@@ -41,6 +37,9 @@ from . import layout
 from .defaults import DEFAULT_WORKER_TTL, WORKER_KEY_GRACE
 from .layout import as_text, parse_ts, utcnow
 from .resilience import _env_float
+
+if TYPE_CHECKING:
+    from .http_endpoint import HealthServer, HTTPEndpoint
 
 __all__ = [
     "DEFAULT_HTTP_HOST",
@@ -60,6 +59,16 @@ __all__ = [
 
 logger = logging.getLogger("rq.worker")
 
+
+def __getattr__(name: str) -> Any:
+    # The HTTP server classes load http.server, which an idle worker without endpoints never needs.
+    if name in ("HTTPEndpoint", "HealthServer"):
+        from . import http_endpoint
+
+        return getattr(http_endpoint, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # Address the HTTP endpoints listen on unless told otherwise: this machine only.
 DEFAULT_HTTP_HOST = "127.0.0.1"
 # Seconds between two Redis checks of the readiness checker.
@@ -71,8 +80,6 @@ LIVENESS_WINDOW = _env_float("RQ_LIVENESS_WINDOW", 60.0)
 # Seconds a SimpleWorker job may run past its time limit before the worker counts as hung
 # (the same grace a Worker gives its work horse before killing it).
 JOB_OVERRUN_GRACE = 60
-# Seconds an HTTP client may take to send its request before the connection is dropped.
-HTTP_REQUEST_TIMEOUT = 10.0
 
 # What an HTTP route returns: (status, content type, body). It receives the request headers.
 Route = Callable[[Any], "tuple[int, str, bytes]"]
@@ -304,121 +311,20 @@ def health_routes(checker: HealthChecker) -> dict[str, Route]:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    routes: dict[str, Route] = {}
-    timeout = HTTP_REQUEST_TIMEOUT
-    server_version = "rq"
-    sys_version = ""
-
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
-        self._answer(send_body=True)
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self._answer(send_body=False)
-
-    def _answer(self, send_body: bool) -> None:
-        route = self.routes.get(urlsplit(self.path).path)
-        if route is None:
-            paths = ", ".join(sorted(self.routes))
-            status, content_type, body = 404, "text/plain; charset=utf-8", f"Not found; try {paths}\n".encode()
-        else:
-            try:
-                status, content_type, body = route(self.headers)
-            except Exception as exc:
-                logger.debug("Error answering %s", self.path, exc_info=True)
-                status, content_type, body = 500, "text/plain; charset=utf-8", f"{describe_error(exc)}\n".encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        if send_body:
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Probes come every few seconds: not worth a log line each.
-        logger.debug("%s %s", self.address_string(), format % args)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks up the host's full name, which can stall on DNS.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
-class HTTPEndpoint:
-    """A small HTTP server answering ``routes`` from daemon threads; ``close()`` frees the port.
-
-    ``port`` 0 picks a free port; ``.port`` tells which. Raises OSError if it cannot listen.
-    """
-
-    def __init__(self, routes: dict[str, Route], host: str = DEFAULT_HTTP_HOST, port: int = 0) -> None:
-        handler = type("Handler", (_Handler,), {"routes": dict(routes)})
-        server_class = _Server6 if ":" in host else _Server
-        try:
-            self._server = server_class((host, port), handler)
-        except OSError as exc:
-            raise OSError(exc.errno, f"Cannot serve HTTP on {host}:{port}: {exc.strerror or exc}") from exc
-        self.host = host
-        self.port: int = self._server.server_address[1]
-        self._on_close: list[Callable[[], None]] = []
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.5}, name=f"rq-http-{self.port}", daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def on_close(self, callback: Callable[[], None]) -> None:
-        self._on_close.append(callback)
-
-    def close(self) -> None:
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-        self._server.server_close()
-        while self._on_close:
-            self._on_close.pop()()
-
-    def __enter__(self) -> "HTTPEndpoint":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-class HealthServer(HTTPEndpoint):
-    """``/livez`` and ``/readyz`` of one worker; ``.checker`` is its ``HealthChecker``."""
-
-    def __init__(self, checker: HealthChecker, host: str = DEFAULT_HTTP_HOST, port: int = 0) -> None:
-        super().__init__(health_routes(checker), host, port)
-        self.checker = checker
-        self.on_close(checker.stop)
-
-
 def serve_health(
     worker: Any,
     host: str = DEFAULT_HTTP_HOST,
     port: int = 0,
     check_interval: float = HEALTH_CHECK_INTERVAL,
     liveness_window: float = LIVENESS_WINDOW,
-) -> HealthServer:
+) -> "HealthServer":
     """Serve ``/livez`` and ``/readyz`` for ``worker`` until ``.close()``; call it before ``worker.work()``.
 
     The server and checker run in daemon threads of this process (a forked work horse
     does not answer). Raises OSError if ``host:port`` cannot be listened on.
     """
+    from .http_endpoint import HealthServer
+
     checker = HealthChecker(worker, check_interval=check_interval, liveness_window=liveness_window)
     server = HealthServer(checker, host, port)
     checker.start()
@@ -432,13 +338,15 @@ def serve_endpoints(
     check_interval: float = HEALTH_CHECK_INTERVAL,
     metrics_port: Optional[int] = None,
     metrics_host: str = DEFAULT_HTTP_HOST,
-) -> list[HTTPEndpoint]:
+) -> "list[HTTPEndpoint]":
     """Serve the health checks and/or the metrics of ``worker``; close every endpoint returned when done.
 
     The same host and port for both gives one server answering ``/livez``, ``/readyz`` and
     ``/metrics``. Raises ``rq.metrics.MetricsUnavailable`` (an ImportError) for metrics
     without prometheus_client, and OSError if an address cannot be listened on.
     """
+    from .http_endpoint import HTTPEndpoint
+
     routes: dict[tuple[str, int], dict[str, Route]] = {}
     checker = metrics = None
     if health_port is not None:

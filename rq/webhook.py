@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.request
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -77,6 +76,8 @@ class Webhook:
         if self.method == "POST":
             data = json.dumps(self.get_payload(job, exc_string=exc_string)).encode("utf-8")
             headers.setdefault("Content-Type", "application/json")
+        import urllib.request  # loaded on the first webhook: most workers send none
+
         request = urllib.request.Request(self.url, data=data, headers=headers, method=self.method)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout):  # noqa: S310 - user-configured URL

@@ -10,7 +10,6 @@ import logging
 
 import click
 
-from rq.cron import CronScheduler
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import DuplicateSchedulerError
 from rq.logutils import setup_loghandlers
@@ -48,6 +47,8 @@ def cron(cli_config: CliConfig, logging_level_name: str, config_path: str) -> No
     connection = cli_config.connection  # a malformed URL or setting fails here, before anything else
     configure_logging(cli_config.settings)
     setup_loghandlers(level, DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT, name="rq.cron")
+    from rq.cron import CronScheduler
+
     scheduler = CronScheduler(
         connection,
         logging_level=level,

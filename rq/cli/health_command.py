@@ -9,16 +9,19 @@ problem otherwise, 3 when Redis cannot be reached. ``serve_endpoints`` starts wh
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import click
 
-from rq.health import HTTPEndpoint, check_worker_record
+from rq.health import check_worker_record
 from rq.health import serve_endpoints as start_endpoints
 from rq.resilience import REDIS_ERRORS
 
 from .cli import main
 from .helpers import CliConfig, describe_connection, shared_options
+
+if TYPE_CHECKING:
+    from rq.http_endpoint import HTTPEndpoint
 
 __all__ = ["health", "serve_endpoints"]
 

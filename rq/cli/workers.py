@@ -7,7 +7,6 @@ the worker logs a warning and keeps retrying (with backoff) until Redis answers.
 from __future__ import annotations
 
 import logging
-import logging.config
 import os
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
@@ -95,6 +94,8 @@ def configure_logging(settings: dict[str, Any]) -> None:
     dict_config = settings.get("DICT_CONFIG")
     if dict_config:
         try:
+            import logging.config
+
             logging.config.dictConfig(dict_config)
         except (ValueError, TypeError, AttributeError, ImportError) as exc:
             raise SettingError(str(exc), param_hint="DICT_CONFIG") from None

@@ -1,0 +1,135 @@
+"""The worker variants: ``SimpleWorker`` (no fork), ``SpawnWorker`` (a fresh interpreter per
+job), ``RoundRobinWorker`` and ``RandomWorker`` (a fixed dequeue strategy) and
+``HerokuWorker`` (warns the job before the platform kills it). Import them from ``rq.worker``
+or ``rq``; the main loop they share is in ``rq.worker``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Optional
+
+from .defaults import DEFAULT_WORKER_TTL
+from .dequeue import DequeueStrategy
+from .job import Job
+from .queue import Queue
+from .work_horse import signal_name
+from .worker import BaseWorker, Worker, WorkerStatus, logger
+
+__all__ = ["HerokuWorker", "RandomWorker", "RoundRobinWorker", "SimpleWorker", "SpawnWorker"]
+
+
+class SpawnWorker(Worker):
+    """Runs each job in a freshly started interpreter instead of a fork (for code that is not fork-safe)."""
+
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        from .spawn_horse import spawn_request
+
+        read_end, write_end = os.pipe()
+        env = {**os.environ, "RQ_WORKER_ID": self.name, "RQ_JOB_ID": job.id}
+        if self.execution is not None:
+            env["RQ_EXECUTION_ID"] = self.execution.id
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "rq.spawn_horse", str(write_end)],
+                stdin=subprocess.PIPE,
+                pass_fds=(write_end,),
+                env=env,
+                start_new_session=True,  # its own process group, like a forked horse
+            )
+        finally:
+            os.close(write_end)
+        self._report_fd = read_end
+        self._horse_pid = process.pid
+        process.stdin.write(spawn_request(self, job, queue))  # type: ignore[union-attr]
+        process.stdin.close()  # type: ignore[union-attr]
+        process.returncode = 0  # reaped by wait_for_horse, not by Popen
+        self.procline(f"Spawned {process.pid} at {time.time():.0f}")
+
+
+class SimpleWorker(BaseWorker):
+    """Runs jobs in the worker's own process (no fork): faster, but a crashing job takes it down."""
+
+    _current: Optional[tuple[Job, Queue]] = None
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        self.start_job(job)
+        self._current = (job, queue)
+        try:
+            self.perform_job(job, queue)
+        finally:
+            self._current = None
+        self._state = WorkerStatus.IDLE.value
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        # No heartbeats while the job runs in this process: the entry must outlive the job.
+        if job.timeout == -1:
+            return DEFAULT_WORKER_TTL
+        return (job.timeout or self.queue_class.DEFAULT_TIMEOUT) + 60
+
+    get_heartbeat_ttl.ttl_rule = "simple"  # type: ignore[attr-defined]
+
+    def handle_cold_shutdown(self) -> None:
+        if self._current is not None:
+            job, queue = self._current
+            self._current = None
+            self._record_cold_shutdown(job, queue)
+
+
+class RoundRobinWorker(Worker):
+    """Takes from each queue in turn (same as ``--dequeue-strategy round_robin``)."""
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        kwargs["dequeue_strategy"] = DequeueStrategy.ROUND_ROBIN
+        return super().work(*args, **kwargs)
+
+
+class RandomWorker(Worker):
+    """Takes from the queues in random order (same as ``--dequeue-strategy random``)."""
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        kwargs["dequeue_strategy"] = DequeueStrategy.RANDOM
+        return super().work(*args, **kwargs)
+
+
+class HerokuWorker(Worker):
+    """On warm shutdown, warns the running job with ``ShutDownImminentException`` before the platform kills it."""
+
+    imminent_shutdown_delay = 6
+    frame_properties = ["f_code", "f_lasti", "f_lineno", "f_locals", "f_trace"]
+
+    def setup_work_horse_signals(self) -> None:
+        signal.signal(signal.SIGRTMIN, self.request_stop_sigrtmin)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def handle_warm_shutdown_request(self) -> None:
+        if self.horse_pid:
+            logger.info("Worker %s: warning horse %s of the imminent shutdown", self.key, self.horse_pid)
+            try:
+                os.kill(self.horse_pid, signal.SIGRTMIN)
+            except OSError:
+                pass
+        super().handle_warm_shutdown_request()
+
+    def request_stop_sigrtmin(self, signum: Any, frame: Any) -> None:
+        if self.imminent_shutdown_delay == 0:
+            self.raise_shutdown_imminent(signum, frame)
+        else:
+            signal.signal(signal.SIGALRM, self.raise_shutdown_imminent)
+            signal.alarm(self.imminent_shutdown_delay)
+
+    def raise_shutdown_imminent(self, signum: Any, frame: Any) -> None:
+        from .exceptions import ShutDownImminentException
+
+        details = {prop: getattr(frame, prop, None) for prop in self.frame_properties}
+        raise ShutDownImminentException(f"shut down imminent (signal: {signal_name(signum)})", details)
+
+
+# Shown, pickled and looked up as rq.worker.<name>, where users import them from.
+for _variant in (SpawnWorker, SimpleWorker, RoundRobinWorker, RandomWorker, HerokuWorker):
+    _variant.__module__ = "rq.worker"
