@@ -9,6 +9,7 @@ atomic (a script runs without interleaving), one request and one reply on the wi
 
 from __future__ import annotations
 
+import struct
 from typing import Any, Optional
 
 from redis import Redis
@@ -17,9 +18,12 @@ from redis.commands.core import CoreCommands
 __all__ = ["AtomicBatch"]
 
 # Runs the commands framed in ARGV[1] and returns every reply (or, when ARGV[2] is "0", only
-# how many ran). Each command is "<n>;" then its n arguments, each "<length>:<bytes>"
-# (binary safe; see _frame). With ARGV[3] and ARGV[4], runs nothing and returns "recorded"
-# when the newest entry of the results stream ARGV[3] has the execution id ARGV[4].
+# how many ran). Each command is its argument count, then each argument as its length and
+# its bytes, lengths as 4-byte big-endian integers (see _frame), so that Redis's struct
+# library cuts the arguments out in C. A command with more arguments than Lua can pass at
+# once (variadic writes of a large batch: RPUSH, SADD, ...) runs in slices, and its reply
+# is what one call would have answered. With ARGV[3] and ARGV[4], runs nothing and returns
+# "recorded" when the newest entry of the results stream ARGV[3] has the execution id ARGV[4].
 _RUNNER = """
 if redis.replicate_commands then redis.replicate_commands() end
 if ARGV[3] then
@@ -31,21 +35,56 @@ if ARGV[3] then
     end
   end
 end
+local SLICE, MAX_UNPACK = 1000, 7000
+local formats = {}
+local function cut(payload, pos, count)
+  local format = formats[count]
+  if not format then
+    format = '>' .. string.rep('I4c0', count)
+    formats[count] = format
+  end
+  local args = {struct.unpack(format, payload, pos)}
+  return args, table.remove(args)
+end
+local KEYED = {RPUSH = 2, LPUSH = 2, SADD = 2, SREM = 2, ZREM = 2, HDEL = 2, ZADD = 2, HSET = 2,
+               DEL = 1, UNLINK = 1, EXISTS = 1}
+local PAIRED = {ZADD = true, HSET = true}
+local function call_in_slices(args)
+  local name = string.upper(args[1])
+  local head = KEYED[name]
+  if not head then error({err = 'ERR ' .. name .. ' has too many arguments for one batch'}) end
+  local step = SLICE - SLICE % 2
+  local total = 0
+  for first = head + 1, #args, step do
+    local last = math.min(first + step - 1, #args)
+    local reply = redis.call(args[1], args[head], unpack(args, first, last))
+    if name == 'RPUSH' or name == 'LPUSH' then total = reply else total = total + reply end
+  end
+  return total
+end
 local payload = ARGV[1]
 local pos, size = 1, #payload
 local replies = {}
 while pos <= size do
-  local semi = string.find(payload, ';', pos, true)
-  local n = tonumber(string.sub(payload, pos, semi - 1))
-  pos = semi + 1
-  local args = {}
-  for j = 1, n do
-    local colon = string.find(payload, ':', pos, true)
-    local length = tonumber(string.sub(payload, pos, colon - 1))
-    args[j] = string.sub(payload, colon + 1, colon + length)
-    pos = colon + length + 1
+  local n
+  n, pos = struct.unpack('>I4', payload, pos)
+  local args
+  if n <= SLICE then
+    args, pos = cut(payload, pos, n)
+    replies[#replies + 1] = redis.call(unpack(args))
+  else
+    args = {}
+    for done = 0, n - 1, SLICE do
+      local part
+      part, pos = cut(payload, pos, math.min(SLICE, n - done))
+      for i = 1, #part do args[done + i] = part[i] end
+    end
+    if n <= MAX_UNPACK then
+      replies[#replies + 1] = redis.call(unpack(args))
+    else
+      replies[#replies + 1] = call_in_slices(args)
+    end
   end
-  replies[#replies + 1] = redis.call(unpack(args))
 end
 if ARGV[2] == '0' then
   return #replies
@@ -53,13 +92,20 @@ end
 return replies
 """
 
+_length = struct.Struct(">I").pack
+# Commands the runner can split, and the most arguments it passes to Redis in one call.
+_SPLITTABLE = frozenset({"RPUSH", "LPUSH", "SADD", "SREM", "ZREM", "HDEL", "ZADD", "HSET", "DEL", "UNLINK", "EXISTS"})
+_MAX_UNPACK = 7000
+
 
 def _frame(commands: list[tuple]) -> bytes:
     """One binary-safe argument holding every command (several times cheaper than one argument each)."""
     out: list[bytes] = []
     add = out.append
     for command in commands:
-        add(b"%d;" % len(command))
+        if len(command) > _MAX_UNPACK and str(command[0]).upper() not in _SPLITTABLE:
+            raise ValueError(f"{command[0]} with {len(command) - 1} arguments is too long for an atomic batch")
+        add(_length(len(command)))
         for arg in command:
             kind = type(arg)  # exact types first: this loop runs for every argument of every command
             if kind is str:
@@ -70,7 +116,8 @@ def _frame(commands: list[tuple]) -> bytes:
                 data = b"%d" % arg
             else:
                 data = _encode(arg)
-            add(b"%d:%s" % (len(data), data))
+            add(_length(len(data)))
+            add(data)
     return b"".join(out)
 
 
@@ -132,8 +179,8 @@ class AtomicBatch(CoreCommands):  # type: ignore[misc]
         """
         if not self._commands:
             return []
-        args = [_frame(self._commands), "1" if replies else "0"]
-        self._commands = []
+        commands, self._commands = self._commands, []
+        args = [_frame(commands), "1" if replies else "0"]
         if unless_recorded is not None:
             args.extend(unless_recorded)
         result = _runner(self.connection)(args=args)

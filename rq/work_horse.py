@@ -113,6 +113,8 @@ class WorkHorse:
         _own_process_group(child_pid)
         self._horse_pid = child_pid
         self.procline(f"Forked {child_pid} at {time.time():.0f}")  # type: ignore[attr-defined]
+        if self._stopped_job_id == job.id:
+            self.kill_horse()  # stop-job arrived after the job was taken, before the fork
 
     def setup_work_horse_signals(self) -> None:
         """The horse ignores SIGINT (the worker decides) and dies on SIGTERM."""
@@ -274,15 +276,20 @@ class WorkHorse:
         job.started_at = job.started_at or utcnow()
         report, retpid, ret_val, rusage = self._read_report(job, queue)
         self._horse_pid = 0
-        if report is not None and self._stopped_job_id != job.id:
-            job.ended_at = report["ended_at"]
-            if report["outcome"] == "success":
-                job._cached_return_value = report["return_value"]
-                self.handle_job_success(job, queue, self._started_registry(job))  # type: ignore[attr-defined]
-            else:
-                self.handle_job_failure(job, queue, exc_string=report["exc_string"], status=JobStatus(report["status"]))
-            return
-        self._handle_abnormal_exit(job, queue, retpid, ret_val, rusage)
+        try:
+            if report is not None and self._stopped_job_id != job.id:
+                job.ended_at = report["ended_at"]
+                if report["outcome"] == "success":
+                    job._cached_return_value = report["return_value"]
+                    self.handle_job_success(job, queue, self._started_registry(job))  # type: ignore[attr-defined]
+                else:
+                    status = JobStatus(report["status"])
+                    self.handle_job_failure(job, queue, exc_string=report["exc_string"], status=status)
+                return
+            self._handle_abnormal_exit(job, queue, retpid, ret_val, rusage)
+        finally:
+            if self._stopped_job_id == job.id:
+                self._stopped_job_id = None  # a stop-job that came while the outcome was written
 
     def _handle_abnormal_exit(self, job: "Job", queue: "Queue", retpid: Any, ret_val: Any, rusage: Any) -> None:
         if self._stopped_job_id == job.id:
@@ -321,8 +328,11 @@ class WorkHorse:
 
     def stop_job_by_command(self, job_id: str) -> None:
         """Handle the stop-job command: only the job this worker is running is stopped."""
-        if not self._horse_pid or self.get_current_job_id() != job_id:  # type: ignore[attr-defined]
+        if self.get_current_job_id() != job_id:  # type: ignore[attr-defined]
             logger.info("Worker %s: not running job %s; ignoring stop-job", self.name, job_id)
             return
         self._stopped_job_id = job_id
-        self.kill_horse()
+        if self._horse_pid:
+            self.kill_horse()
+        else:
+            logger.info("Worker %s: job %s will be stopped as soon as its horse starts", self.name, job_id)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from rq import Callback, Queue
+from rq import Callback, Queue, Worker
 from rq.command import (
     InvalidCommand,
     parse_payload,
@@ -110,3 +112,34 @@ def test_garbage_payloads_are_logged_and_the_next_command_works(connection, redi
     assert output.count("ignoring a malformed command") == 4
     assert "unknown command 'no-such-command' ignored" in output
     assert "Traceback" not in output
+
+
+class SlowForkWorker(Worker):
+    """Takes a job, then waits before forking its horse: a window a stop-job can fall into."""
+
+    def fork_work_horse(self, job, queue):
+        time.sleep(2)
+        super().fork_work_horse(job, queue)
+
+
+def test_stop_job_that_arrives_before_the_horse_exists_stops_the_job(connection, redis_url, tmp_path):
+    queue = Queue("early-stop", connection=connection)
+    job = queue.enqueue(jobs.sleep_for, 60)
+    worker = WorkerProcess(
+        redis_url,
+        ["early-stop"],
+        "--burst",
+        "--name",
+        "early",
+        "--class",
+        "tests.test_commands.SlowForkWorker",
+        log_path=tmp_path / "w.log",
+    )
+    try:
+        wait_for(lambda: job.get_status() == JobStatus.STARTED and _subscribed(connection, "early"), message="start")
+        send_stop_job_command(connection, job.id)
+        assert worker.wait() == 0, worker.output()
+    finally:
+        worker.stop()
+    assert job.get_status() == JobStatus.STOPPED, worker.output()
+    assert "will be stopped as soon as its horse starts" in worker.output()
