@@ -125,10 +125,11 @@ class WorkHorse:
         """Entry point of the child process: perform the job, then exit without cleanup handlers."""
         random.seed()
         self._is_horse = True
-        _die_with_parent()
-        self.setup_work_horse_signals()
         exit_code = 0
         try:
+            # Inside the try: whatever raises here must end this child, never return into the worker's code.
+            _die_with_parent()
+            self.setup_work_horse_signals()
             self.perform_job(job, queue)  # type: ignore[attr-defined]
         except BaseException:
             logger.exception("Worker %s: work horse failed while recording job %s", self.name, job.id)
