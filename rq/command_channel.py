@@ -41,6 +41,9 @@ LISTENER_SLEEP_TIME = 0.2
 COMMAND_CHANNEL_CHECK_INTERVAL = _env_float("RQ_COMMAND_CHANNEL_CHECK_INTERVAL", 10.0)
 # Longest wait for the listener thread to stop when unsubscribing.
 LISTENER_JOIN_TIMEOUT = 2.0
+# Seconds the watchdog waits to look again before it makes a listener with no subscription
+# reconnect: a reconnect of the listener's own may be finishing its SUBSCRIBE.
+RESUBSCRIBE_CONFIRM_DELAY = 1.0
 # First and longest delay between reconnection attempts of the listener.
 LISTENER_BACKOFF_INITIAL = _env_float("RQ_LISTENER_BACKOFF_INITIAL", 0.5)
 LISTENER_BACKOFF_MAX = _env_float("RQ_LISTENER_BACKOFF_MAX", 15.0)
@@ -262,6 +265,10 @@ class CommandChannel:
             except Exception:  # the watchdog must outlive anything a check runs into
                 logger.debug("Worker %s: command channel check failed", self.worker.key, exc_info=True)
 
+    def _subscriber_count(self) -> int:
+        subscribers = self.worker.connection.pubsub_numsub(self.worker.pubsub_channel_name)
+        return int(subscribers[0][1]) if subscribers else 0
+
     def check(self) -> str:
         """Verify the listener once; returns what was found ('ok', 'restarted', 'resubscribed', ...)."""
         thread = getattr(self.worker, "pubsub_thread", None)
@@ -273,10 +280,13 @@ class CommandChannel:
             self.publish_counters()
             return "restarted"
         try:
-            subscribers = self.worker.connection.pubsub_numsub(self.worker.pubsub_channel_name)
+            count = self._subscriber_count()
+            if count == 0 and not self.outage.active and not self._resubscribe_request.is_set():
+                if self._stop.wait(RESUBSCRIBE_CONFIRM_DELAY):
+                    return "stopped"
+                count = self._subscriber_count()
         except REDIS_ERRORS:
             return "unreachable"
-        count = int(subscribers[0][1]) if subscribers else 0
         if self.outage.active:
             self._resubscribe_request.clear()  # the listener's own reconnect subscribes again
             if count >= 1:
