@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -72,14 +73,24 @@ def start_rq(*args: str, output: Path, env: Optional[dict[str, str]] = None) -> 
     """Start ``python -m rq ARGS`` in the background, its output going to ``output``."""
     with open(output, "w") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "rq", *args], cwd=ROOT, env=env or rq_env(), stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "rq", *args],
+            cwd=ROOT,
+            env=env or rq_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop_process reaches its children too
         )
 
 
 def stop_process(process: subprocess.Popen) -> None:
+    """Kill ``process`` and whatever is left of its process group (a pool's workers, a horse)."""
     if process.poll() is None:
         process.kill()
         process.wait(timeout=10)
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def parse_envelope(body: bytes) -> list[tuple[dict, bytes]]:

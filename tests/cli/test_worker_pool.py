@@ -106,8 +106,22 @@ def test_worker_pool_command_respawns_and_stops(redis_url: str, connection: redi
         wait_for(replaced, message="a replacement worker")
         assert set(live_workers(connection)) - set(workers)
 
-        job = Queue("pool-q", connection=connection).enqueue(ADD, 2, 2)
-        wait_for(lambda: job.get_status() == JobStatus.FINISHED, message="the pool to run a job")
+        queue = Queue("pool-q", connection=connection)
+        job = queue.enqueue(ADD, 2, 2)
+
+        def state() -> str:
+            workers = {name: connection.hgetall(f"rq:worker:{name}") for name in live_workers(connection)}
+            return (
+                f"status={job.get_status()} queue={queue.get_job_ids()} "
+                f"intermediate={connection.lrange(queue.intermediate_queue_key, 0, -1)} "
+                f"started={queue.started_job_registry.get_job_ids()} keys={sorted(connection.keys('rq:*'))} "
+                f"workers={workers}"
+            )
+
+        try:
+            wait_for(lambda: job.get_status() == JobStatus.FINISHED, message="the pool to run a job")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {state()}\n{log.read_text()}") from None
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
