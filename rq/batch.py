@@ -24,6 +24,7 @@ __all__ = ["AtomicBatch"]
 # once (variadic writes of a large batch: RPUSH, SADD, ...) runs in slices, and its reply
 # is what one call would have answered. With ARGV[3] and ARGV[4], runs nothing and returns
 # "recorded" when the newest entry of the results stream ARGV[3] has the execution id ARGV[4].
+# The __NAMES__ are filled in from the constants below, shared with _frame.
 _RUNNER = """
 if redis.replicate_commands then redis.replicate_commands() end
 if ARGV[3] then
@@ -35,7 +36,7 @@ if ARGV[3] then
     end
   end
 end
-local SLICE, MAX_UNPACK = 1000, 7000
+local SLICE, MAX_UNPACK = 1000, __MAX_UNPACK__
 local formats = {}
 local function cut(payload, pos, count)
   local format = formats[count]
@@ -46,9 +47,7 @@ local function cut(payload, pos, count)
   local args = {struct.unpack(format, payload, pos)}
   return args, table.remove(args)
 end
-local KEYED = {RPUSH = 2, LPUSH = 2, SADD = 2, SREM = 2, ZREM = 2, HDEL = 2, ZADD = 2, HSET = 2,
-               DEL = 1, UNLINK = 1, EXISTS = 1}
-local PAIRED = {ZADD = true, HSET = true}
+local KEYED = {__SPLIT_HEADS__}
 local function call_in_slices(args)
   local name = string.upper(args[1])
   local head = KEYED[name]
@@ -92,10 +91,18 @@ end
 return replies
 """
 
-_length = struct.Struct(">I").pack
-# Commands the runner can split, and the most arguments it passes to Redis in one call.
-_SPLITTABLE = frozenset({"RPUSH", "LPUSH", "SADD", "SREM", "ZREM", "HDEL", "ZADD", "HSET", "DEL", "UNLINK", "EXISTS"})
+# The most arguments the runner passes to Redis in one call (Lua's unpack limit is 8000),
+# and the commands it can split beyond that, with the position of their last fixed argument.
 _MAX_UNPACK = 7000
+_SPLIT_HEADS = {
+    **dict.fromkeys(("RPUSH", "LPUSH", "SADD", "SREM", "ZREM", "HDEL", "ZADD", "HSET"), 2),
+    **dict.fromkeys(("DEL", "UNLINK", "EXISTS"), 1),
+}
+_RUNNER = _RUNNER.replace("__MAX_UNPACK__", str(_MAX_UNPACK)).replace(
+    "__SPLIT_HEADS__", ", ".join(f"{name} = {head}" for name, head in _SPLIT_HEADS.items())
+)
+
+_length = struct.Struct(">I").pack
 
 
 def _frame(commands: list[tuple]) -> bytes:
@@ -103,7 +110,7 @@ def _frame(commands: list[tuple]) -> bytes:
     out: list[bytes] = []
     add = out.append
     for command in commands:
-        if len(command) > _MAX_UNPACK and str(command[0]).upper() not in _SPLITTABLE:
+        if len(command) > _MAX_UNPACK and str(command[0]).upper() not in _SPLIT_HEADS:
             raise ValueError(f"{command[0]} with {len(command) - 1} arguments is too long for an atomic batch")
         add(_length(len(command)))
         for arg in command:

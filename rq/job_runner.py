@@ -60,6 +60,12 @@ class OutcomeWriteRefused(Exception):
     """Redis is reachable but keeps dropping the connection of one outcome write."""
 
 
+def _dependents_exist(results: list) -> Any:
+    """The outcome batch's last reply, ``EXISTS <dependents key>``; unknown, so True, when the
+    write was found already recorded and skipped (a release is safe to repeat)."""
+    return results[-1] if results else True
+
+
 class JobRunner:
     """Job execution steps of a worker; each is an override point, as in upstream RQ."""
 
@@ -354,7 +360,7 @@ class JobRunner:
         self.execution = None
         self.emit("job_finished", job=job, queue=queue, duration=self._working_time(job))  # type: ignore[attr-defined]
         self._log_success(job, queue)
-        release_if_needed(job, results[-1] if results else True)
+        release_if_needed(job, _dependents_exist(results))
         job.send_webhooks("finished")
 
     def _handle_returned_retry(self, job: "Job", queue: "Queue", retry: Any) -> None:
@@ -375,7 +381,7 @@ class JobRunner:
             )
         else:
             logger.info("Worker %s: job %s exceeded its %d retries", self.name, job.id, retry.max)
-            release_if_needed(job, results[-1] if results else True)
+            release_if_needed(job, _dependents_exist(results))
 
     def handle_job_failure(
         self,
@@ -411,7 +417,7 @@ class JobRunner:
             logger.info("Worker %s: job %s failed; retrying (%s retries left)", self.name, job.id, job.retries_left)
             return
         if not (self.disable_default_exception_handler and status == JobStatus.FAILED):
-            release_if_needed(job, results[-1] if results else True)
+            release_if_needed(job, _dependents_exist(results))
         if status == JobStatus.FAILED:
             job.send_webhooks("failed", exc_string=exc_string)
 

@@ -293,8 +293,7 @@ class WorkHorse:
                 self._stopped_job_id = None  # a stop-job that came while the outcome was written
 
     def _handle_abnormal_exit(self, job: "Job", queue: "Queue", retpid: Any, ret_val: Any, rusage: Any) -> None:
-        if self._stopped_job_id == job.id:
-            self._stopped_job_id = None
+        if self._stopped_job_id == job.id:  # cleared by monitor_work_horse once this returns
             self.handle_stopped_job(job, queue)  # type: ignore[attr-defined]
             return
         status = self._job_status(job)
