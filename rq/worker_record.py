@@ -122,6 +122,8 @@ class WorkerRecord:
             self.birth_date = self.last_heartbeat = utcnow()
             self._identify_connection()
             self.write_record()
+            if self._state == "starting":
+                self._state = "started"  # what the record says now
         except NoPermissionError as exc:
             # Redis does not say which key it refused: name the ones the record needs.
             keys = ", ".join([self.key, layout.WORKERS_KEY, *map(layout.workers_by_queue_key, self.queue_names())])

@@ -50,8 +50,9 @@ def test_readyz_follows_redis_away_and_back(restartable_redis) -> None:
     # test runs each check itself, so "one check after the change" is exact.
     with serve_health(worker, check_interval=3600) as health, ThreadWorker(worker):
         wait_for(lambda: health.checker.probes >= 1, message="the first Redis check")
+        # Registration and the subscription happen in the worker's thread; wait for both.
+        wait_for(lambda: probe(health.url, "/readyz")[0] == 200, message="readiness after start-up")
         status, body = probe(health.url, "/readyz")
-        assert status == 200, body
         assert body["status"] == "ok" and body["worker"] == "probed"
         assert set(body["checks"]) == {"redis", "command_channel", "state"}
         assert all(check["ok"] for check in body["checks"].values())
