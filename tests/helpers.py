@@ -86,6 +86,12 @@ class ThreadWorker:
         connection = self.worker.connection
         wait_for(lambda: connection.exists(self.worker.key), message="worker registration")
         wait_for(lambda: self.subscribers() == 1, message="command channel subscription")
+        # Start-up ends when the main loop sets the first state of its own (idle, busy, ...).
+        worker = self.worker
+        wait_for(
+            lambda: worker.get_state() not in ("starting", "started") or not self.thread.is_alive(),
+            message="the worker's main loop",
+        )
         return self
 
     def subscribers(self) -> int:
