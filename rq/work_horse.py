@@ -74,7 +74,8 @@ class WorkHorse:
 
     _horse_pid: int = 0
     _is_horse: bool = False
-    _stopped_job_id: Optional[str] = None
+    _stopped_job_id: Optional[str] = None  # stop-job received for this job
+    _killed_job_id: Optional[str] = None  # kill-horse received while this job had no horse yet
     _report_fd: int = -1
     name: str
     connection: Any
@@ -111,10 +112,16 @@ class WorkHorse:
         self._report_fd = read_end
         # Both sides set the group, so a kill right after the fork can never reach ours.
         _own_process_group(child_pid)
-        self._horse_pid = child_pid
         self.procline(f"Forked {child_pid} at {time.time():.0f}")  # type: ignore[attr-defined]
-        if self._stopped_job_id == job.id:
-            self.kill_horse()  # stop-job arrived after the job was taken, before the fork
+        self.horse_started(job, child_pid)
+
+    def horse_started(self, job: "Job", pid: int) -> None:
+        """Note the new horse, and kill it at once if a command for its job came before it existed."""
+        self._horse_pid = pid
+        # The command handlers set their flag before they look at the pid, and this looks at
+        # the flags after setting it: whichever runs second sees the other.
+        if job.id in (self._stopped_job_id, self._killed_job_id):
+            self.kill_horse()
 
     def setup_work_horse_signals(self) -> None:
         """The horse ignores SIGINT (the worker decides) and dies on SIGTERM."""
@@ -289,8 +296,11 @@ class WorkHorse:
                 return
             self._handle_abnormal_exit(job, queue, retpid, ret_val, rusage)
         finally:
+            # Commands that came while the outcome was written concern this job only.
             if self._stopped_job_id == job.id:
-                self._stopped_job_id = None  # a stop-job that came while the outcome was written
+                self._stopped_job_id = None
+            if self._killed_job_id == job.id:
+                self._killed_job_id = None
 
     def _handle_abnormal_exit(self, job: "Job", queue: "Queue", retpid: Any, ret_val: Any, rusage: Any) -> None:
         if self._stopped_job_id == job.id:  # cleared by monitor_work_horse once this returns
@@ -325,6 +335,21 @@ class WorkHorse:
             self.work_horse_killed_handler(job, retpid, ret_val, rusage)
         except Exception:
             logger.exception("Worker %s: work_horse_killed_handler failed", self.name)
+
+    def kill_horse_by_command(self) -> None:
+        """Handle kill-horse: kill the running horse, or the one about to start for the job just taken."""
+        if self._horse_pid:
+            self.kill_horse()
+            return
+        job_id = self.get_current_job_id()  # type: ignore[attr-defined]
+        if job_id is None:
+            logger.info("Worker %s: no work horse to kill", self.name)
+            return
+        self._killed_job_id = job_id
+        if self._horse_pid:
+            self.kill_horse()
+        else:
+            logger.info("Worker %s: the horse of job %s will be killed as soon as it starts", self.name, job_id)
 
     def stop_job_by_command(self, job_id: str) -> None:
         """Handle the stop-job command: only the job this worker is running is stopped."""

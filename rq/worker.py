@@ -633,10 +633,7 @@ class Worker(WorkHorse, BaseWorker):
     """Runs each job in a forked work horse, so a crash or leak in a job cannot take the worker down."""
 
     def handle_kill_horse_command(self) -> None:
-        if self.horse_pid:
-            self.kill_horse()
-        else:
-            super().handle_kill_horse_command()
+        self.kill_horse_by_command()
 
     def handle_stop_job_command(self, job_id: str) -> None:
         self.stop_job_by_command(job_id)

@@ -44,11 +44,14 @@ class SpawnWorker(Worker):
         finally:
             os.close(write_end)
         self._report_fd = read_end
-        self._horse_pid = process.pid
-        process.stdin.write(spawn_request(self, job, queue))  # type: ignore[union-attr]
-        process.stdin.close()  # type: ignore[union-attr]
         process.returncode = 0  # reaped by wait_for_horse, not by Popen
         self.procline(f"Spawned {process.pid} at {time.time():.0f}")
+        self.horse_started(job, process.pid)
+        try:
+            process.stdin.write(spawn_request(self, job, queue))  # type: ignore[union-attr]
+            process.stdin.close()  # type: ignore[union-attr]
+        except BrokenPipeError:
+            pass  # killed before it read its job (stop-job or kill-horse): the monitor records that
 
 
 class SimpleWorker(BaseWorker):

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from rq import Callback, Queue, Worker
+from rq import Callback, Queue, SpawnWorker, Worker
 from rq.command import (
     InvalidCommand,
     parse_payload,
@@ -115,31 +115,61 @@ def test_garbage_payloads_are_logged_and_the_next_command_works(connection, redi
 
 
 class SlowForkWorker(Worker):
-    """Takes a job, then waits before forking its horse: a window a stop-job can fall into."""
+    """Takes a job, then waits before forking its horse: a window a command can fall into."""
 
     def fork_work_horse(self, job, queue):
         time.sleep(2)
         super().fork_work_horse(job, queue)
 
 
-def test_stop_job_that_arrives_before_the_horse_exists_stops_the_job(connection, redis_url, tmp_path):
-    queue = Queue("early-stop", connection=connection)
+class SlowSpawnWorker(SpawnWorker):
+    """The same window before a spawned horse."""
+
+    def fork_work_horse(self, job, queue):
+        time.sleep(2)
+        super().fork_work_horse(job, queue)
+
+
+def _stop_job(connection, job):
+    send_stop_job_command(connection, job.id)
+
+
+def _kill_horse(connection, job):
+    send_kill_horse_command(connection, "early")
+
+
+@pytest.mark.parametrize("worker_class", ["SlowForkWorker", "SlowSpawnWorker"])
+@pytest.mark.parametrize(
+    "send, status, logged",
+    [
+        (_stop_job, JobStatus.STOPPED, "will be stopped as soon as its horse starts"),
+        (_kill_horse, JobStatus.FAILED, "will be killed as soon as it starts"),
+    ],
+    ids=["stop-job", "kill-horse"],
+)
+def test_command_that_arrives_before_the_horse_exists_is_applied(
+    connection, redis_url, tmp_path, worker_class, send, status, logged
+):
+    """A job shows `started` as soon as it is taken; a command sent then reaches its horse."""
+    queue = Queue("early", connection=connection)
     job = queue.enqueue(jobs.sleep_for, 60)
     worker = WorkerProcess(
         redis_url,
-        ["early-stop"],
+        ["early"],
         "--burst",
         "--name",
         "early",
         "--class",
-        "tests.test_commands.SlowForkWorker",
+        f"tests.test_commands.{worker_class}",
         log_path=tmp_path / "w.log",
     )
     try:
         wait_for(lambda: job.get_status() == JobStatus.STARTED and _subscribed(connection, "early"), message="start")
-        send_stop_job_command(connection, job.id)
+        send(connection, job)
         assert worker.wait() == 0, worker.output()
     finally:
         worker.stop()
-    assert job.get_status() == JobStatus.STOPPED, worker.output()
-    assert "will be stopped as soon as its horse starts" in worker.output()
+    assert job.get_status() == status, worker.output()
+    assert logged in worker.output()
+    if status == JobStatus.FAILED:
+        assert "Work-horse terminated unexpectedly" in job.exc_info

@@ -112,7 +112,10 @@ def test_kill_horse_works_after_a_restart(restartable_redis, tmp_path, monkeypat
         job = Queue("kh", connection=connection).enqueue(jobs.sleep_for, 60)
         wait_for(lambda: job.get_status() == JobStatus.STARTED, timeout=30, message="job start")
         send_kill_horse_command(connection, "kh")
-        wait_for(lambda: job.get_status() == JobStatus.FAILED, message="kill-horse to work")
+        try:
+            wait_for(lambda: job.get_status() == JobStatus.FAILED, message="kill-horse to work")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{worker.output()}") from None
         worker.signal(signal.SIGTERM)
         assert worker.wait() == 0
     finally:
