@@ -346,10 +346,7 @@ class WorkHorse:
             logger.info("Worker %s: no work horse to kill", self.name)
             return
         self._killed_job_id = job_id
-        if self._horse_pid:
-            self.kill_horse()
-        else:
-            logger.info("Worker %s: the horse of job %s will be killed as soon as it starts", self.name, job_id)
+        self._kill_now_or_at_start(f"the horse of job {job_id} will be killed as soon as it starts")
 
     def stop_job_by_command(self, job_id: str) -> None:
         """Handle the stop-job command: only the job this worker is running is stopped."""
@@ -357,7 +354,11 @@ class WorkHorse:
             logger.info("Worker %s: not running job %s; ignoring stop-job", self.name, job_id)
             return
         self._stopped_job_id = job_id
+        self._kill_now_or_at_start(f"job {job_id} will be stopped as soon as its horse starts")
+
+    def _kill_now_or_at_start(self, pending: str) -> None:
+        """Kill the running horse; with none yet, ``horse_started`` does it (the caller set its flag)."""
         if self._horse_pid:
             self.kill_horse()
         else:
-            logger.info("Worker %s: job %s will be stopped as soon as its horse starts", self.name, job_id)
+            logger.info("Worker %s: %s", self.name, pending)
