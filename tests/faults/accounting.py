@@ -32,6 +32,7 @@ run, at the end of pytest's output, so CI logs show both.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -91,6 +92,14 @@ class Tally:
 
     def flag(self, anomaly: str, job_id: str) -> None:
         self.ids.setdefault(anomaly, []).append(job_id)
+
+    def assert_exact(self, failed: int, retried: int) -> None:
+        """Every job ended once: none lost or unfinished, no extra run or double write, and
+        exactly ``failed`` failed and ``retried`` retried jobs."""
+        assert self.lost == 0 and self.unfinished == 0, self.describe()
+        assert self.failed == failed, self.describe()
+        assert self.retried == retried, self.describe()
+        assert (self.extra_runs, self.double_writes) == (0, 0), self.describe()
 
     def describe(self) -> str:
         """The table and the ids behind each anomaly, for assertion messages."""
@@ -300,6 +309,24 @@ class _Summary:
         if tallies:
             terminalreporter.section("fault accounting")
             terminalreporter.write_line(format_table(tallies))
+
+
+def assert_queue_drained(connection: Redis, queue: Queue) -> None:
+    """Nothing of ``queue`` is left waiting, started, or taken and not started."""
+    assert queue.count == 0
+    assert queue.started_job_registry.get_job_count(cleanup=False) == 0
+    assert connection.llen(queue.intermediate_queue_key) == 0
+
+
+def stop_workers(workers: list[Any], alive_through: Optional[str] = None) -> None:
+    """Warm-stop every worker process and expect exit status 0; with ``alive_through``
+    (the fault), first check that none exited during it."""
+    for worker in workers:
+        if alive_through is not None:
+            assert worker.process.poll() is None, f"a worker exited {alive_through}: {worker.log_path}"
+        worker.signal(signal.SIGTERM)
+    for worker in workers:
+        assert worker.wait() == 0
 
 
 def report(request: pytest.FixtureRequest, tally: Tally) -> None:

@@ -8,7 +8,6 @@ re-send commands themselves are covered, deterministically, in ``test_lost_repli
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 
@@ -16,7 +15,7 @@ import pytest
 from redis import Redis
 
 from rq import Queue, Retry
-from tests.faults.accounting import Ledger, report
+from tests.faults.accounting import Ledger, assert_queue_drained, report, stop_workers
 from tests.helpers import WorkerProcess, wait_for
 
 TOTAL = 1000
@@ -82,20 +81,11 @@ def test_client_kill_loop_during_a_burst(persistent_redis, tmp_path, request):
         tally = ledger.tally(connection)
         tally.notes.append(f"{killer.killed} connections killed in {killer.rounds} rounds over {cut_seconds:.0f}s")
         report(request, tally)
-        assert queue.count == 0
-        assert queue.started_job_registry.get_job_count(cleanup=False) == 0
-        assert connection.llen(queue.intermediate_queue_key) == 0
-        for worker in workers:
-            assert worker.process.poll() is None, f"a worker exited under CLIENT KILL: {worker.log_path}"
-            worker.signal(signal.SIGTERM)
-        for worker in workers:
-            assert worker.wait() == 0
+        assert_queue_drained(connection, queue)
+        stop_workers(workers, alive_through="under CLIENT KILL")
     finally:
         for worker in workers:
             worker.stop()
     assert killer.killed > 0
-    assert tally.lost == 0 and tally.unfinished == 0, tally.describe()
-    assert tally.failed == TOTAL // 100 * 3, tally.describe()
-    assert tally.retried == TOTAL // 100 * 3, tally.describe()
-    assert (tally.extra_runs, tally.double_writes) == (0, 0), tally.describe()
+    tally.assert_exact(failed=TOTAL // 100 * 3, retried=TOTAL // 100 * 3)
     assert "never ran" not in tally.ids, tally.describe()

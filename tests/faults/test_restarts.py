@@ -7,12 +7,10 @@ then finished), none may be left queued or started, none may be missing.
 
 from __future__ import annotations
 
-import signal
-
 import pytest
 
 from rq import Queue, Retry
-from tests.faults.accounting import Ledger, report
+from tests.faults.accounting import Ledger, assert_queue_drained, report, stop_workers
 from tests.helpers import WorkerProcess, wait_for
 
 TOTAL = 1000
@@ -58,25 +56,16 @@ def test_five_restarts_while_two_workers_drain_a_thousand_jobs(persistent_redis,
         tally = ledger.tally(connection)
         report(request, tally)
         queue = Queue("drain", connection=connection)
-        assert queue.count == 0
-        assert queue.started_job_registry.get_job_count(cleanup=False) == 0
+        assert_queue_drained(connection, queue)
         assert queue.scheduled_job_registry.get_job_count(cleanup=False) == 0
-        assert connection.llen(queue.intermediate_queue_key) == 0
-        for worker in workers:
-            assert worker.process.poll() is None, f"a worker exited during the restarts: {worker.log_path}"
-            worker.signal(signal.SIGTERM)
-        for worker in workers:
-            assert worker.wait() == 0
+        stop_workers(workers, alive_through="during the restarts")
     finally:
         for worker in workers:
             worker.stop()
     fail_once = TOTAL // 100 * FAIL_ONCE_PER_100
     fail_always = TOTAL // 100 * FAIL_ALWAYS_PER_100
-    assert tally.lost == 0 and tally.unfinished == 0, tally.describe()
+    tally.assert_exact(failed=fail_always, retried=fail_once)
     assert tally.finished == TOTAL - fail_always, tally.describe()
-    assert tally.failed == fail_always, tally.describe()
-    assert tally.retried == fail_once, tally.describe()
-    assert (tally.extra_runs, tally.double_writes) == (0, 0), tally.describe()
     assert "never ran" not in tally.ids, tally.describe()
     for worker in workers:
         output = worker.output()

@@ -7,13 +7,12 @@ hang for good, and the workers must drain the queue once traffic flows again.
 
 from __future__ import annotations
 
-import signal
 import time
 
 import pytest
 
 from rq import Queue, Retry
-from tests.faults.accounting import Ledger, report
+from tests.faults.accounting import Ledger, assert_queue_drained, report, stop_workers
 from tests.helpers import WorkerProcess, wait_for
 from tests.tcp_proxy import TCPProxy
 
@@ -61,21 +60,12 @@ def test_stalled_and_dropped_traffic_during_a_burst(persistent_redis, tmp_path, 
             tally = ledger.tally(connection)
             report(request, tally)
             queue = Queue("slow", connection=connection)
-            assert queue.count == 0
-            assert queue.started_job_registry.get_job_count(cleanup=False) == 0
-            assert connection.llen(queue.intermediate_queue_key) == 0
-            for worker in workers:
-                assert worker.process.poll() is None, f"a worker exited: {worker.log_path}"
-                worker.signal(signal.SIGTERM)
-            for worker in workers:
-                assert worker.wait(timeout=30) == 0
+            assert_queue_drained(connection, queue)
+            stop_workers(workers, alive_through="while traffic stalled")
         finally:
             for worker in workers:
                 worker.stop()
-    assert tally.lost == 0 and tally.unfinished == 0, tally.describe()
-    assert tally.failed == TOTAL // 100 * 3, tally.describe()
-    assert tally.retried == TOTAL // 100 * 3, tally.describe()
-    assert (tally.extra_runs, tally.double_writes) == (0, 0), tally.describe()
+    tally.assert_exact(failed=TOTAL // 100 * 3, retried=TOTAL // 100 * 3)
     assert "never ran" not in tally.ids, tally.describe()
     for worker in workers:
         output = worker.output()

@@ -9,6 +9,7 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job, JobStatus
 from tests import jobs
+from tests.faults.accounting import assert_queue_drained, stop_workers
 from tests.helpers import WorkerProcess, wait_for
 
 
@@ -107,13 +108,8 @@ def test_restart_during_a_burst_loses_no_job(persistent_redis, tmp_path):
         wait_for(drained, timeout=90, interval=0.5, message="every job to end")
         counts = _statuses(connection, job_ids)
         assert counts.get("missing", 0) == 0
-        assert queue.count == 0
-        assert queue.started_job_registry.get_job_count(cleanup=False) == 0
-        assert connection.llen(queue.intermediate_queue_key) == 0
-        for worker in workers:
-            worker.signal(signal.SIGTERM)
-        for worker in workers:
-            assert worker.wait() == 0
+        assert_queue_drained(connection, queue)
+        stop_workers(workers)
     finally:
         for worker in workers:
             worker.stop()
