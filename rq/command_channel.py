@@ -269,16 +269,19 @@ class CommandChannel:
         subscribers = self.worker.connection.pubsub_numsub(self.worker.pubsub_channel_name)
         return int(subscribers[0][1]) if subscribers else 0
 
+    def _restart_listener(self, reason: str) -> str:
+        self.listener_restarts += 1
+        logger.warning("Worker %s: %s; starting a new one", self.worker.key, reason)
+        self.worker.resubscribe()
+        self._notify(LISTENER_RESTARTED, None)
+        self.publish_counters()
+        return "restarted"
+
     def check(self) -> str:
         """Verify the listener once; returns what was found ('ok', 'restarted', 'resubscribed', ...)."""
         thread = getattr(self.worker, "pubsub_thread", None)
         if thread is None or not thread.is_alive():
-            self.listener_restarts += 1
-            logger.warning("Worker %s: command listener thread is not running; starting a new one", self.worker.key)
-            self.worker.resubscribe()
-            self._notify(LISTENER_RESTARTED, None)
-            self.publish_counters()
-            return "restarted"
+            return self._restart_listener("command listener thread is not running")
         try:
             count = self._subscriber_count()
             if count == 0 and not self.outage.active and not self._resubscribe_request.is_set():
@@ -305,12 +308,7 @@ class CommandChannel:
         if self._resubscribe_request.is_set():
             # The listener did not take the last request within a whole interval: it is stuck.
             self._resubscribe_request.clear()
-            self.listener_restarts += 1
-            logger.warning("Worker %s: command listener does not respond; starting a new one", self.worker.key)
-            self.worker.resubscribe()
-            self._notify(LISTENER_RESTARTED, None)
-            self.publish_counters()
-            return "restarted"
+            return self._restart_listener("command listener does not respond")
         self.request_resubscribe()
         if self.refusal is not None:
             self.publish_counters()
