@@ -10,10 +10,13 @@ atomic (a script runs without interleaving), one request and one reply on the wi
 from __future__ import annotations
 
 import struct
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from redis import Redis
 from redis.commands.core import CoreCommands
+
+if TYPE_CHECKING:
+    from redis.event import EventDispatcherInterface
 
 __all__ = ["AtomicBatch"]
 
@@ -153,11 +156,16 @@ def _runner(connection: Redis) -> Any:
     return script
 
 
-class AtomicBatch(CoreCommands):  # type: ignore[misc]
+class AtomicBatch(CoreCommands):
     """Collects commands like a pipeline; ``execute()`` runs them atomically and returns their replies.
 
     Only for writes whose replies are not needed to decide what to write next (no WATCH).
     """
+
+    # Declared for type checkers only: redis-py annotates its command methods for a client
+    # with these attributes (``_is_async_client`` marks a synchronous one).
+    _is_async_client: Literal[False]
+    _event_dispatcher: "EventDispatcherInterface"
 
     def __init__(self, connection: Redis) -> None:
         self.connection = connection

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union, cast
 
 from .defaults import CALLBACK_TIMEOUT
 from .job_validation import MAX_TTL, check_dotted_path, importable_function_path
@@ -77,7 +77,7 @@ def execute_callback(
 
 
 class JobCallbacks:
-    """The callback fields and runners of ``Job`` (mixed into it)."""
+    """The callback fields and runners of ``Job`` (mixed into it: ``self`` is a ``Job``)."""
 
     id: str
     _success_callback_name: Optional[str]
@@ -125,9 +125,10 @@ class JobCallbacks:
         if not self._success_callback_name or isinstance(result, Retry):
             return
         logger.debug("Running success callback for %s", self.id)
+        job = cast("Job", self)
         try:
             execute_callback(
-                self, self._success_callback_name, self._success_callback_timeout, death_penalty_class, result
+                job, self._success_callback_name, self._success_callback_timeout, death_penalty_class, result
             )
         except Exception:
             logger.exception(
@@ -138,12 +139,14 @@ class JobCallbacks:
         """Run ``on_failure``; errors propagate (see ``rq.job_lifecycle.run_failure_callback``)."""
         if self._failure_callback_name:
             logger.debug("Running failure callback for %s", self.id)
+            job = cast("Job", self)
             execute_callback(
-                self, self._failure_callback_name, self._failure_callback_timeout, death_penalty_class, *exc_info
+                job, self._failure_callback_name, self._failure_callback_timeout, death_penalty_class, *exc_info
             )
 
     def execute_stopped_callback(self, death_penalty_class: type[BaseDeathPenalty]) -> None:
         """Run ``on_stopped``; errors propagate to the worker, which logs them."""
         if self._stopped_callback_name:
             logger.debug("Running stopped callback for %s", self.id)
-            execute_callback(self, self._stopped_callback_name, self._stopped_callback_timeout, death_penalty_class)
+            job = cast("Job", self)
+            execute_callback(job, self._stopped_callback_name, self._stopped_callback_timeout, death_penalty_class)

@@ -16,7 +16,7 @@ import random
 import time
 import uuid
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from redis.exceptions import NoPermissionError, ReadOnlyError, ResponseError
 
@@ -28,6 +28,10 @@ from .resilience import _env_float
 from .serializers import DefaultSerializer
 
 if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+    from .batch import AtomicBatch
+    from .executions import Execution
     from .job import Job
     from .queue import Queue
 
@@ -182,11 +186,11 @@ def pop_first(connection: Any, queue_keys: Any, timeout: Optional[int]) -> Optio
         reply = connection.blpop(queue_keys, timeout)
         if reply is None:
             raise DequeueTimeout(timeout, queue_keys)
-        return as_text(reply[0]), as_text(reply[1])  # type: ignore[return-value]
+        return as_text(reply[0]), as_text(reply[1])
     for queue_key in queue_keys:
         job_id = connection.lpop(queue_key)
         if job_id is not None:
-            return queue_key, as_text(job_id)  # type: ignore[return-value]
+            return queue_key, as_text(job_id)
     return None
 
 
@@ -205,22 +209,26 @@ def move_first(connection: Any, queue_key: str, timeout: Optional[int]) -> Optio
         job_id = connection.lmove(queue_key, intermediate, "LEFT", "RIGHT")
         if job_id is None:
             return None
-    return queue_key, as_text(job_id)  # type: ignore[return-value]
+    return queue_key, as_text(job_id)
 
 
 class Dequeuer:
     """Dequeueing part of the worker classes (an override point: ``dequeue_job_and_maintain_ttl``)."""
 
     name: str
-    key: str
     connection: Any
     queues: list["Queue"]
     job_class: type["Job"]
+    queue_class: type["Queue"]
     serializer: Any
     log_job_description: bool
+    job_monitoring_interval: int
+    execution: Optional["Execution"]
+    last_loop_at: float
     _stop_requested: bool
     _stop_event: Any
     _state: str
+    _current_job_id: Optional[str]
     _dequeue_strategy: "DequeueStrategy"
     _supports_blmove: Optional[bool]
     # (execution id, queues, claimed id) while a take-and-start call is in flight; see recover_pending_start().
@@ -231,6 +239,38 @@ class Dequeuer:
     _pause_checked_at: float = float("-inf")
     _paused: frozenset = frozenset()
     redeliver_abandoned: Optional[int] = None
+
+    if TYPE_CHECKING:  # defined by the other parts of the worker classes
+
+        @property
+        def key(self) -> str: ...
+
+        @property
+        def should_run_maintenance_tasks(self) -> bool: ...
+
+        def queue_names(self) -> list[str]: ...
+
+        def procline(self, message: str) -> None: ...
+
+        def get_redis_server_version(self) -> tuple: ...
+
+        def set_state(self, state: str, pipeline: Optional["Pipeline"] = None) -> None: ...
+
+        def _heartbeat_if_due(self) -> None: ...
+
+        def run_maintenance_tasks(self) -> None: ...
+
+        def _redis_ok(self) -> None: ...
+
+        def check_for_suspension(self, burst: bool) -> bool: ...
+
+        def get_heartbeat_ttl(self, job: "Job") -> int: ...
+
+        def prepare_job_execution(self, job: "Job", remove_from_intermediate_queue: bool = False) -> None: ...
+
+        def prepare_execution(
+            self, job: "Job", pipeline: Union["Pipeline", "AtomicBatch", None] = None
+        ) -> "Execution": ...
 
     def reorder_queues(self, reference_queue: Queue) -> None:
         """Apply the dequeue strategy after a job was taken from ``reference_queue``."""
@@ -253,9 +293,9 @@ class Dequeuer:
 
         cls = type(self)
         return (
-            cls.prepare_job_execution is JobRunner.prepare_job_execution  # type: ignore[attr-defined]
-            and cls.prepare_execution is JobRunner.prepare_execution  # type: ignore[attr-defined]
-            and getattr(cls.get_heartbeat_ttl, "ttl_rule", None) is not None  # type: ignore[attr-defined]
+            cls.prepare_job_execution is JobRunner.prepare_job_execution
+            and cls.prepare_execution is JobRunner.prepare_execution
+            and getattr(cls.get_heartbeat_ttl, "ttl_rule", None) is not None
         )
 
     def active_queues(self) -> list[Queue]:
@@ -273,7 +313,7 @@ class Dequeuer:
             self._paused = paused
         return [queue for queue in self.queues if queue.name not in self._paused]
 
-    def _pop_ready(self) -> Union[None, str, tuple[Job, Queue]]:
+    def _pop_ready(self) -> Union[None, Literal["suspended"], tuple[Job, Queue]]:
         """One non-blocking pass over the queues (in order); 'suspended' while suspended."""
         queues = self.active_queues()
         if not queues:
@@ -282,7 +322,7 @@ class Dequeuer:
             while True:
                 found = self._take(queues)
                 if found is not False:
-                    return found  # type: ignore[return-value]
+                    return found
         script = self._script("_dequeue_script", _DEQUEUE_SCRIPT)
         while True:
             reply = script(keys=[q.key for q in queues], args=[layout.JOB_PREFIX, layout.SUSPENDED_KEY])
@@ -292,11 +332,13 @@ class Dequeuer:
                 return "suspended"
             queue_key, job_id, flat = as_text(reply[0]), as_text(reply[1]), reply[2]
             queue = next(q for q in queues if q.key == queue_key)
-            found = self._job_from_hash(queue, job_id, dict(zip(flat[::2], flat[1::2])))  # type: ignore[arg-type]
+            found = self._job_from_hash(queue, job_id, dict(zip(flat[::2], flat[1::2])))
             if found is not None:
                 return found
 
-    def _take(self, queues: list[Queue], claimed: str = "") -> Union[None, bool, str, tuple[Job, Queue]]:
+    def _take(
+        self, queues: list[Queue], claimed: str = ""
+    ) -> Union[None, Literal[False, "suspended"], tuple[Job, Queue]]:
         """Take the next job (or the ``claimed`` id from the intermediate list) and record its start.
 
         Returns the job, None when the queues are empty, "suspended", or False when the id
@@ -335,16 +377,16 @@ class Dequeuer:
         queue = next(q for q in queues if q.key == queue_key)
         raw = dict(zip(flat[::2], flat[1::2]))
         if ttl < 0:
-            self._start_refused(queue, job_id, as_text(reply[4]) or "", execution_id)  # type: ignore[arg-type]
+            self._start_refused(queue, job_id, as_text(reply[4]) or "", execution_id)
             return False
         if not ttl:
-            return self._job_from_hash(queue, job_id, raw, in_intermediate=False) or False  # type: ignore[arg-type]
+            return self._job_from_hash(queue, job_id, raw, in_intermediate=False) or False
         job_class, serializer = self._job_class_for(queue)
         job = job_class(job_id, connection=self.connection, serializer=serializer)
         try:
             job.restore(raw)
         except Exception as exc:
-            self._fail_unreadable(queue, job_id, exc, execution_id)  # type: ignore[arg-type]
+            self._fail_unreadable(queue, job_id, exc, execution_id)
             return False
         job.started_at = job.last_heartbeat = now
         job.ended_at = None
@@ -476,7 +518,7 @@ class Dequeuer:
         this process's memory; maintenance returns ids that a lost worker left there.
         """
         if self._state not in ("idle", "suspended"):
-            self.set_state("idle")  # type: ignore[attr-defined]
+            self.set_state("idle")
         self.procline(f"Listening on {','.join(self.queue_names())}")
         idle_since = time.monotonic()
         poll = DEQUEUE_POLL_INITIAL
@@ -494,7 +536,7 @@ class Dequeuer:
                 self.check_for_suspension(burst=False)
                 continue
             if found is not None:
-                job, queue = found  # type: ignore[misc]
+                job, queue = found
                 self._log_dequeued(job, queue)
                 self.reorder_queues(queue)
                 return job, queue

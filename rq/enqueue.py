@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import traceback
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Optional, cast
 
 from redis import WatchError
 
 from . import layout
 from .batch import AtomicBatch
+from .contrib.sentry import store_trace_headers
 from .exceptions import DuplicateJobError
 from .job import Job, JobStatus
 from .layout import utcnow
@@ -23,6 +24,8 @@ from .layout import utcnow
 if TYPE_CHECKING:
     from redis import Redis
     from redis.client import Pipeline
+
+    from .queue import Queue
 
 
 __all__ = ["EnqueueData", "Enqueueing"]
@@ -78,13 +81,19 @@ class Enqueueing:
     """Enqueueing methods of ``Queue`` (mixed into it)."""
 
     name: str
-    key: str
     connection: "Redis"
     job_class: type[Job]
     serializer: Any
     death_penalty_class: Any
     _default_timeout: int
     _is_async: bool
+
+    if TYPE_CHECKING:  # defined by Queue; these methods run only as methods of a Queue
+
+        @property
+        def key(self) -> str: ...
+
+        def push_job_id(self, job_id: str, pipeline: Optional["Pipeline"] = None, at_front: bool = False) -> None: ...
 
     @classmethod
     def parse_args(cls, f: Any, *args: Any, **kwargs: Any) -> tuple:
@@ -283,7 +292,7 @@ class Enqueueing:
         if unique and (job._id is None or job.dependency_ids):
             raise ValueError("unique=True needs an explicit job_id and cannot be combined with depends_on")
         job.origin = self.name
-        if job.dependency_ids and defer_if_unmet(self, job, pipeline=pipeline):
+        if job.dependency_ids and defer_if_unmet(cast("Queue", self), job, pipeline=pipeline):
             return job
         if unique and self._is_async:
             self._write_unique(job, lambda pipe: self._write_enqueue(job, pipe, at_front=at_front))
@@ -318,7 +327,7 @@ class Enqueueing:
         fields = job.to_dict()
         if push:
             pipe.sadd(layout.QUEUES_KEY, self.key)
-        pipe.hset(job.key, mapping=fields)
+        pipe.hset(job.key, mapping=layout.redis_fields(fields))
         if job.ttl:
             pipe.expire(job.key, job.ttl)
         if push:
@@ -379,7 +388,8 @@ class Enqueueing:
         to_push = []
         for job, at_front in zip(jobs, fronts):
             job.origin = self.name
-            if not (job.dependency_ids and defer_if_unmet(self, job, pipeline=pipe, pending=batch_ids)):
+            store_trace_headers(job)  # as Queue.enqueue_job does under Sentry's RQ integration
+            if not (job.dependency_ids and defer_if_unmet(cast("Queue", self), job, pipeline=pipe, pending=batch_ids)):
                 self._write_enqueue(job, pipe, push=False)
                 if at_front:
                     pipe.lpush(self.key, job.id)
@@ -443,11 +453,12 @@ class Enqueueing:
         job._status = JobStatus.SCHEDULED.value
         if job.timeout is None:
             job.timeout = self._default_timeout
+        store_trace_headers(job)  # the scheduler later enqueues it with its meta as stored
         pipe.sadd(layout.QUEUES_KEY, self.key)
         job.save(pipeline=pipe)
         if job.ttl:
             pipe.expire(job.key, job.ttl)
-        ScheduledJobRegistry(queue=self).schedule(job, datetime_, pipeline=pipe)
+        ScheduledJobRegistry(queue=cast("Queue", self)).schedule(job, datetime_, pipeline=pipe)
         if own:
             pipe.execute()
         return job
@@ -467,7 +478,7 @@ class Enqueueing:
     def setup_dependencies(self, job: Job, pipeline: Optional["Pipeline"] = None) -> Job:
         from .dependency import defer_if_unmet
 
-        defer_if_unmet(self, job, pipeline=pipeline)
+        defer_if_unmet(cast("Queue", self), job, pipeline=pipeline)
         return job
 
     # ---- synchronous mode ----------------------------------------------------
@@ -492,7 +503,7 @@ class Enqueueing:
             job.ended_at = utcnow()
             record_failure(
                 job,
-                self,
+                cast("Queue", self),
                 exc_string=exc_string,
                 exc_info=None,
                 worker_name="",
@@ -501,5 +512,6 @@ class Enqueueing:
             logger.info("Job %s failed in synchronous mode", job.id)
         else:
             job.ended_at = utcnow()
-            record_success(job, self, return_value, worker_name="", death_penalty_class=self.death_penalty_class)
+            queue = cast("Queue", self)
+            record_success(job, queue, return_value, worker_name="", death_penalty_class=self.death_penalty_class)
         return job

@@ -119,7 +119,7 @@ class ExecutionRegistry:
         self.key = layout.executions_key(job_id)
 
     def get_execution_ids(self, start: int = 0, end: int = -1) -> list[str]:
-        return [as_text(member) for member in self.connection.zrange(self.key, start, end)]  # type: ignore[misc]
+        return [as_text(member) for member in layout.zset_members(self.connection.zrange(self.key, start, end))]
 
     def get_executions(self, start: int = 0, end: int = -1) -> list[Execution]:
         executions = [Execution.fetch(eid, self.job_id, self.connection) for eid in self.get_execution_ids(start, end)]

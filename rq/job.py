@@ -42,6 +42,7 @@ from .webhook import Webhook
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
+    from .batch import AtomicBatch
     from .registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
     from .results import Result
 
@@ -444,7 +445,7 @@ class Job(JobCallbacks, JobOperations):
     ) -> None:
         """Write every field (merging into the hash, as upstream does)."""
         fields = self.to_dict(include_meta=include_meta, include_result=include_result)
-        (pipeline if pipeline is not None else self.connection).hset(self.key, mapping=fields)
+        (pipeline if pipeline is not None else self.connection).hset(self.key, mapping=layout.redis_fields(fields))
 
     def get_status(self, refresh: bool = True) -> Union[JobStatus, str]:
         if refresh:
@@ -613,13 +614,13 @@ class Job(JobCallbacks, JobOperations):
 
     @property
     def dependent_ids(self) -> list[str]:
-        return sorted(as_text(member) for member in self.connection.smembers(self.dependents_key))  # type: ignore[misc]
+        return sorted(as_text(member) for member in self.connection.smembers(self.dependents_key))
 
     def fetch_dependencies(self, watch: bool = False, pipeline: Optional["Pipeline"] = None) -> list["Job"]:
         """The dependency jobs that still exist (WATCHing their keys on ``pipeline`` if asked)."""
         conn = pipeline if pipeline is not None else self.connection
         if watch and self._dependency_ids:
-            conn.watch(*[layout.job_key(dep) for dep in self._dependency_ids])  # type: ignore[union-attr]
+            conn.watch(*[layout.job_key(dep) for dep in self._dependency_ids])
         jobs = type(self).fetch_many(self._dependency_ids, connection=self.connection, serializer=self.serializer)
         return [job for job in jobs if job is not None]
 
@@ -662,7 +663,7 @@ class Job(JobCallbacks, JobOperations):
 
     # ---- starting (cancel, delete, requeue, retry: rq.job_lifecycle.JobOperations) -----------
 
-    def prepare_for_execution(self, worker_name: str, pipeline: "Pipeline") -> None:
+    def prepare_for_execution(self, worker_name: str, pipeline: Union["Pipeline", "AtomicBatch"]) -> None:
         """Mark the job started by ``worker_name`` (status, timestamps) on ``pipeline``."""
         now = utcnow()
         self.worker_name = worker_name

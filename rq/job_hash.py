@@ -7,7 +7,7 @@ integer fields only with integers, so either implementation can read what the ot
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from . import layout
 from .exceptions import DeserializationError, NoSuchJobError
@@ -191,7 +191,7 @@ def _webhooks(value: Any) -> list:
     return _restore_webhooks(items)
 
 
-def load_meta(job: "Job", raw: Optional[bytes]) -> dict:
+def load_meta(job: "Job", raw: Union[bytes, str, None]) -> dict:
     if not raw:
         return {}
     try:

@@ -12,7 +12,7 @@ import logging
 import sys
 import traceback
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union, cast
 
 from . import layout
 from .defaults import DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL
@@ -110,7 +110,7 @@ def restore_lost_hash(job: "Job", replies: list, status_write: Optional[int], tt
     if status_write is None or status_write >= len(replies) or not replies[status_write]:
         return  # the fields existed: the hash was there
     with job.connection.pipeline() as pipe:
-        pipe.hset(job.key, mapping=job.to_dict(include_meta=False, include_result=False))
+        pipe.hset(job.key, mapping=layout.redis_fields(job.to_dict(include_meta=False, include_result=False)))
         if ttl and ttl > 0:
             pipe.expire(job.key, ttl)
         pipe.execute()
@@ -172,7 +172,7 @@ def write_retry(
     at_front = job.should_enqueue_at_front()
     if delay > 0:
         job._status = JobStatus.SCHEDULED.value
-        pipe.hset(job.key, mapping=job.to_dict(include_meta=False, include_result=False))
+        pipe.hset(job.key, mapping=layout.redis_fields(job.to_dict(include_meta=False, include_result=False)))
         ScheduledJobRegistry(queue=queue).schedule(job, utcnow() + timedelta(seconds=delay), pipeline=pipe)
     else:
         queue._write_enqueue(job, pipe, at_front=at_front)
@@ -208,7 +208,7 @@ def write_returned_retry(
         job._status = JobStatus.FAILED.value
         ttl = job.failure_ttl if job.failure_ttl is not None else DEFAULT_FAILURE_TTL
         pipe.zadd(FailedJobRegistry(queue=queue).key, {job.id: layout.score_of() + ttl if ttl >= 0 else ttl})
-        pipe.hset(job.key, mapping=job.to_dict(include_meta=False, include_result=False))
+        pipe.hset(job.key, mapping=layout.redis_fields(job.to_dict(include_meta=False, include_result=False)))
         if ttl > 0:
             pipe.expire(job.key, ttl)
         Result.create_max_retries_exceeded(
@@ -221,7 +221,7 @@ def write_returned_retry(
     )
     if delay > 0:
         job._status = JobStatus.SCHEDULED.value
-        pipe.hset(job.key, mapping=job.to_dict(include_meta=False, include_result=False))
+        pipe.hset(job.key, mapping=layout.redis_fields(job.to_dict(include_meta=False, include_result=False)))
         ScheduledJobRegistry(queue=queue).schedule(job, utcnow() + timedelta(seconds=delay), pipeline=pipe)
     else:
         queue._write_enqueue(job, pipe, at_front=retry.enqueue_at_front)
@@ -527,7 +527,7 @@ def fail_unreadable_job(queue: "Queue", job_id: str, reason: str, execution_id: 
 
 
 class JobOperations:
-    """Cancel, delete, requeue and retry: the transitions above, as methods of ``Job``."""
+    """Cancel, delete, requeue and retry: the transitions above, as methods of ``Job`` (``self`` is a ``Job``)."""
 
     id: str
     webhooks: list
@@ -537,10 +537,11 @@ class JobOperations:
         self, pipeline: Optional["Pipeline"] = None, remove_from_queue: bool = True, delete_dependents: bool = False
     ) -> None:
         """Remove the job, its registry and queue entries, executions, results and dependency sets."""
-        delete_job(self, pipeline=pipeline, remove_from_queue=remove_from_queue, delete_dependents=delete_dependents)
+        job = cast("Job", self)
+        delete_job(job, pipeline=pipeline, remove_from_queue=remove_from_queue, delete_dependents=delete_dependents)
 
     def delete_dependents(self, pipeline: Optional["Pipeline"] = None) -> None:
-        delete_dependents(self, pipeline=pipeline)  # type: ignore[arg-type]
+        delete_dependents(cast("Job", self), pipeline=pipeline)
 
     def cancel(
         self,
@@ -550,7 +551,7 @@ class JobOperations:
     ) -> None:
         """Move the job to the canceled registry; its dependents stay deferred unless asked."""
         cancel_job(
-            self,
+            cast("Job", self),
             pipeline=pipeline,
             enqueue_dependents=enqueue_dependents,
             remove_from_dependencies=remove_from_dependencies,
@@ -562,7 +563,8 @@ class JobOperations:
 
     def retry(self, queue: "Queue", pipeline: "Pipeline") -> None:
         """Use up one retry and queue the writes that run the job again (now or after its interval)."""
-        write_retry(self, queue, pipeline, plan_retry(self))
+        job = cast("Job", self)
+        write_retry(job, queue, pipeline, plan_retry(job))
 
     def send_webhooks(self, status: str, *, exc_string: Optional[str] = None) -> None:
         """Call the job's webhooks registered for ``status`` ('finished' or 'failed'); errors are logged."""

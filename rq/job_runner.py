@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -41,6 +41,8 @@ from .status import JobStatus
 from .timeouts import JobTimeoutException, usable_death_penalty
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from redis.client import Pipeline
 
     from .job import Job
@@ -71,7 +73,6 @@ class JobRunner:
 
     # Set by the worker.
     name: str
-    key: str
     connection: Any
     death_penalty_class: Any
     job_monitoring_interval: int
@@ -83,6 +84,27 @@ class JobRunner:
     _exc_handlers: list
     execution: Optional[Execution]
     connection_outage: Outage
+    redeliver_abandoned: Optional[int]
+    # The job whose start went unrecorded in an outage, with its execution (see BaseWorker._redis_ok).
+    undelivered: Optional[tuple["Job", Optional[Execution]]]
+    # The worker's record (rq.worker_record.WorkerRecord).
+    _state: str
+    _current_job_id: Optional[str]
+    last_heartbeat: Optional[datetime]
+    successful_job_count: int
+    failed_job_count: int
+    total_working_time: float
+    # Set by the dequeue (rq.dequeue.Dequeuer).
+    _started_job_id: Optional[str]
+
+    if TYPE_CHECKING:  # defined by the other parts of the worker classes
+
+        @property
+        def key(self) -> str: ...
+
+        def emit(self, event: str, **details: Any) -> None: ...
+
+        def procline(self, message: str) -> None: ...
 
     # ---- exception handlers -------------------------------------------------------------
 
@@ -127,13 +149,13 @@ class JobRunner:
 
     def start_job(self, job: "Job") -> None:
         """Record the job's start, unless the dequeue already did it in the same step."""
-        if self._started_job_id == job.id:  # type: ignore[attr-defined]
+        if self._started_job_id == job.id:
             self._started_job_id = None
         else:
             self.prepare_job_execution(job, remove_from_intermediate_queue=True)
-        self.emit("job_started", job=job)  # type: ignore[attr-defined]
+        self.emit("job_started", job=job)
 
-    def prepare_execution(self, job: "Job", pipeline: Optional["Pipeline"] = None) -> Execution:
+    def prepare_execution(self, job: "Job", pipeline: Union["Pipeline", AtomicBatch, None] = None) -> Execution:
         """Create the execution record (and its started-registry entry) on ``pipeline``."""
         own = pipeline is None
         pipe: Any = self.connection.pipeline() if own else pipeline
@@ -167,18 +189,18 @@ class JobRunner:
         with AtomicBatch(self.connection) as pipe:
             job.started_at = utcnow()
             self.prepare_execution(job, pipeline=pipe)
-            self._state, self._current_job_id = "busy", job.id  # type: ignore[attr-defined]
+            self._state, self._current_job_id = "busy", job.id
             worker_fields = {
                 "state": "busy",
                 "current_job": job.id,
                 "current_job_working_time": 0,
                 "last_heartbeat": format_ts(utcnow()),
             }
-            pipe.hset(self.key, mapping=worker_fields)
+            pipe.hset(self.key, mapping=layout.redis_fields(worker_fields))
             pipe.expire(self.key, self.get_heartbeat_ttl(job))
             job.prepare_for_execution(self.name, pipe)
-            if self.redeliver_abandoned is not None and job.max_redeliveries is None:  # type: ignore[attr-defined]
-                job.max_redeliveries = self.redeliver_abandoned  # type: ignore[attr-defined]
+            if self.redeliver_abandoned is not None and job.max_redeliveries is None:
+                job.max_redeliveries = self.redeliver_abandoned
                 pipe.hset(job.key, "max_redeliveries", job.max_redeliveries)
             if remove_from_intermediate_queue:
                 pipe.lrem(layout.intermediate_queue_key(job.origin), 1, job.id)
@@ -189,7 +211,7 @@ class JobRunner:
 
     def perform_job(self, job: "Job", queue: "Queue") -> bool:
         """Run the job under its time limit and record the outcome; True if it succeeded."""
-        self.procline(f"Processing {job.description or job.id} from {queue.name} since {utcnow():%H:%M:%S}")  # type: ignore[attr-defined]
+        self.procline(f"Processing {job.description or job.id} from {queue.name} since {utcnow():%H:%M:%S}")
         _connection_stack.append(self.connection)  # RQ 1.x jobs may call get_current_connection()
         try:
             timeout = job.timeout or self.queue_class.DEFAULT_TIMEOUT
@@ -247,7 +269,7 @@ class JobRunner:
         """
         backoff = Backoff()
         refusals = 0
-        execution = self.execution  # type: ignore[attr-defined]
+        execution = self.execution
         guard = (layout.results_key(job.id), execution.id) if job is not None and execution is not None else None
         while True:
             try:
@@ -296,7 +318,7 @@ class JobRunner:
         The counters are written as values, not increments: this process records every
         outcome of its jobs, and a write repeated after an outage then counts nothing twice.
         """
-        self.last_heartbeat = utcnow()  # type: ignore[attr-defined]
+        self.last_heartbeat = utcnow()
         pipe.hdel(self.key, "current_job")
         # No EXPIRE: the start gave the record at least 61 s more than the next idle heartbeat needs.
         pipe.hset(
@@ -304,22 +326,22 @@ class JobRunner:
             mapping={
                 "state": "idle",
                 "current_job_working_time": 0,
-                "last_heartbeat": format_ts(self.last_heartbeat),  # type: ignore[attr-defined]
-                "successful_job_count": self.successful_job_count + (1 if succeeded else 0),  # type: ignore[attr-defined]
-                "failed_job_count": self.failed_job_count + (0 if succeeded else 1),  # type: ignore[attr-defined]
-                "total_working_time": repr(self.total_working_time + self._working_time(job)),  # type: ignore[attr-defined]
+                "last_heartbeat": format_ts(self.last_heartbeat),
+                "successful_job_count": self.successful_job_count + (1 if succeeded else 0),
+                "failed_job_count": self.failed_job_count + (0 if succeeded else 1),
+                "total_working_time": repr(self.total_working_time + self._working_time(job)),
             },
         )
 
     def _count_job(self, job: "Job", succeeded: bool) -> None:
         """Mirror the counters just written in this process's attributes."""
         if succeeded:
-            self.successful_job_count += 1  # type: ignore[attr-defined]
+            self.successful_job_count += 1
         else:
-            self.failed_job_count += 1  # type: ignore[attr-defined]
-        self.total_working_time += self._working_time(job)  # type: ignore[attr-defined]
-        self._current_job_id = None  # type: ignore[attr-defined]
-        self._state = "idle"  # type: ignore[attr-defined]
+            self.failed_job_count += 1
+        self.total_working_time += self._working_time(job)
+        self._current_job_id = None
+        self._state = "idle"
 
     def handle_job_success(self, job: "Job", queue: "Queue", started_job_registry: "StartedJobRegistry") -> None:
         """Record the result, move the job to finished, release dependents, schedule a repeat."""
@@ -358,7 +380,7 @@ class JobRunner:
             restore_lost_hash(job, results, status_write[0], job.get_result_ttl(self.default_result_ttl))
         self._count_job(job, succeeded=True)
         self.execution = None
-        self.emit("job_finished", job=job, queue=queue, duration=self._working_time(job))  # type: ignore[attr-defined]
+        self.emit("job_finished", job=job, queue=queue, duration=self._working_time(job))
         self._log_success(job, queue)
         release_if_needed(job, _dependents_exist(results))
         job.send_webhooks("finished")
@@ -374,7 +396,7 @@ class JobRunner:
         self._count_job(job, succeeded=False)
         self.execution = None
         event = "job_retried" if delay is not None else "job_failed"
-        self.emit(event, job=job, queue=queue, duration=self._working_time(job))  # type: ignore[attr-defined]
+        self.emit(event, job=job, queue=queue, duration=self._working_time(job))
         if delay is not None:
             logger.info(
                 "Worker %s: job %s asked to be retried (%d of %d)", self.name, job.id, job.number_of_retries, retry.max
@@ -412,7 +434,7 @@ class JobRunner:
         self._count_job(job, succeeded=False)
         self.execution = None
         event = "job_retried" if retry else ("job_stopped" if status == JobStatus.STOPPED else "job_failed")
-        self.emit(event, job=job, queue=queue, duration=self._working_time(job))  # type: ignore[attr-defined]
+        self.emit(event, job=job, queue=queue, duration=self._working_time(job))
         if retry:
             logger.info("Worker %s: job %s failed; retrying (%s retries left)", self.name, job.id, job.retries_left)
             return

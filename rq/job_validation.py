@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, overload
 
 from .layout import as_text
 from .utils import parse_timeout
@@ -41,6 +41,14 @@ def validate_job_id(job_id: Any) -> None:
 def parse_job_id(job_or_execution_id: Union[str, bytes]) -> str:
     """The job id of ``<job id>`` or ``<job id>:<execution id>``."""
     return (as_text(job_or_execution_id) or "").split(":", 1)[0]
+
+
+@overload
+def check_ttl(name: str, value: None, allow_forever: bool) -> None: ...
+
+
+@overload
+def check_ttl(name: str, value: Union[int, float, str, bytes], allow_forever: bool) -> int: ...
 
 
 def check_ttl(name: str, value: Any, allow_forever: bool) -> Optional[int]:

@@ -13,7 +13,10 @@ import math
 import time
 import zlib
 from datetime import datetime, timezone
-from typing import Any, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional, Union, cast, overload
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
 
 PREFIX = "rq:"
 
@@ -159,6 +162,14 @@ def split_composite_member(member: Text) -> tuple[str, str]:
 
 
 # ---- value codecs ----------------------------------------------------------
+
+
+@overload
+def as_text(value: Union[str, bytes]) -> str: ...
+
+
+@overload
+def as_text(value: Text) -> Optional[str]: ...
 
 
 def as_text(value: Text) -> Optional[str]:
@@ -314,7 +325,29 @@ def decode_b64(value: Text) -> bytes:
 
 def decode_hash(raw: dict) -> dict[str, bytes]:
     """Hash as returned by HGETALL with text keys and raw values."""
-    return {as_text(k): v for k, v in raw.items()}  # type: ignore[misc]
+    return {as_text(k): v for k, v in raw.items()}
+
+
+# ---- typing of redis-py replies and arguments ------------------------------------
+
+
+def redis_fields(fields: dict[str, Any]) -> Dict[FieldT, EncodableT]:
+    """``fields`` typed as redis-py's ``hset(mapping=...)`` and ``xadd(fields)`` take them.
+
+    Their annotation's key type is a union, and ``Mapping``/``dict`` are invariant in the
+    key, so the ``dict[str, ...]`` they are meant to take does not match it. Returns
+    ``fields`` itself.
+    """
+    return cast("Dict[FieldT, EncodableT]", fields)
+
+
+def zset_members(reply: Iterable[Any]) -> list[Union[str, bytes]]:
+    """The reply of ZRANGE/ZRANGEBYSCORE without scores: a list of members.
+
+    redis-py annotates these replies as members or (member, score) pairs, whichever
+    ``withscores`` asked for. Returns ``reply`` itself.
+    """
+    return cast("list[Union[str, bytes]]", reply)
 
 
 def is_finite_score(score: float) -> bool:

@@ -58,5 +58,5 @@ def _has_handlers(logger: Optional[logging.Logger]) -> bool:
             return True
         if not logger.propagate:
             return False
-        logger = logger.parent  # type: ignore[assignment]
+        logger = logger.parent
     return False

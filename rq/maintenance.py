@@ -82,29 +82,30 @@ def rescue_intermediate(queue: "Queue", stuck_after: float = INTERMEDIATE_STUCK_
     if not job_ids:
         return []
     running = {
-        member.split(":", 1)[0] for member in map(as_text, connection.zrange(queue.started_job_registry.key, 0, -1))
-    }  # type: ignore[union-attr]
+        member.split(":", 1)[0]
+        for member in map(as_text, layout.zset_members(connection.zrange(queue.started_job_registry.key, 0, -1)))
+    }
     rescued = []
     now = time.time()
     for job_id in job_ids:
         if job_id in running:
             continue
-        origin = as_text(connection.hget(layout.job_key(job_id), "origin"))  # type: ignore[arg-type]
+        origin = as_text(connection.hget(layout.job_key(job_id), "origin"))
         if origin != queue.name:
-            connection.lrem(key, 1, job_id)  # type: ignore[arg-type]
+            connection.lrem(key, 1, job_id)
             continue
-        seen_key = layout.intermediate_first_seen_key(queue.name, job_id)  # type: ignore[arg-type]
+        seen_key = layout.intermediate_first_seen_key(queue.name, job_id)
         connection.set(seen_key, repr(now), nx=True, ex=FIRST_SEEN_TTL)
         first_seen = float(as_text(connection.get(seen_key)) or now)
         if now - first_seen < stuck_after:
             continue
-        if not return_to_queue(queue, job_id):  # type: ignore[arg-type]
+        if not return_to_queue(queue, job_id):
             continue  # a worker started it meanwhile
         logger.warning(
             "Queue %s: job %s was left between dequeue and start by a lost worker; requeued it", queue.name, job_id
         )
         rescued.append(job_id)
-    return rescued  # type: ignore[return-value]
+    return rescued
 
 
 def return_to_queue(queue: "Queue", job_id: str, execution_id: str = "") -> bool:

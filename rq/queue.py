@@ -9,7 +9,7 @@ import logging
 import uuid
 import warnings
 from functools import total_ordering
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union, cast
 
 from redis import Redis, ResponseError
 
@@ -20,7 +20,7 @@ from .enqueue import EnqueueData, Enqueueing
 from .exceptions import NoSuchJobError
 from .job import Job
 from .job_validation import check_ttl
-from .layout import as_text
+from .layout import Text, as_text
 from .serializers import resolve_serializer
 from .timeouts import BaseDeathPenalty, UnixSignalDeathPenalty
 from .utils import backend_class, get_version
@@ -187,7 +187,7 @@ class Queue(Enqueueing):
 
     def get_job_ids(self, offset: int = 0, length: int = -1) -> list[str]:
         end = -1 if length == -1 else offset + length - 1
-        return [as_text(job_id) for job_id in self.connection.lrange(self.key, offset, end)]  # type: ignore[misc]
+        return [as_text(job_id) for job_id in self.connection.lrange(self.key, offset, end)]
 
     def get_jobs(self, offset: int = 0, length: int = -1) -> list[Job]:
         jobs = self.job_class.fetch_many(self.get_job_ids(offset, length), self.connection, serializer=self.serializer)
@@ -213,7 +213,8 @@ class Queue(Enqueueing):
     def get_job_position(self, job_or_id: Union[Job, str]) -> Optional[int]:
         job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
         try:
-            position = self.connection.lpos(self.key, job_id)
+            # Without count, LPOS answers one index, not a list (redis-py's annotation allows both).
+            position = cast(Optional[int], self.connection.lpos(self.key, job_id))
         except ResponseError:  # Redis < 6.0.6 has no LPOS
             job_ids = self.get_job_ids()
             return job_ids.index(job_id) if job_id in job_ids else None
@@ -255,7 +256,7 @@ class Queue(Enqueueing):
         except ResponseError:
             return  # no such queue: nothing to compact
         while True:
-            job_id = as_text(self.connection.lpop(temporary))
+            job_id = as_text(cast(Text, self.connection.lpop(temporary)))  # one id: no count
             if job_id is None:
                 break
             if self.job_class.exists(job_id, self.connection):
@@ -273,7 +274,7 @@ class Queue(Enqueueing):
                 return removed
             with self.connection.pipeline() as pipe:
                 for job_id in job_ids:
-                    pipe.delete(layout.job_key(job_id), layout.dependents_key(job_id), layout.results_key(job_id))  # type: ignore[arg-type]
+                    pipe.delete(layout.job_key(job_id), layout.dependents_key(job_id), layout.results_key(job_id))
                 pipe.execute()
             removed += len(job_ids)
 
@@ -330,7 +331,7 @@ class Queue(Enqueueing):
         (conn.lpush if at_front else conn.rpush)(self.key, job_id)
 
     def pop_job_id(self) -> Optional[str]:
-        return as_text(self.connection.lpop(self.key))
+        return as_text(cast(Text, self.connection.lpop(self.key)))  # one id: no count
 
     @classmethod
     def lpop(

@@ -130,14 +130,15 @@ class BaseRegistry:
 
     def get_expired_job_ids(self, timestamp: Optional[float] = None) -> list[str]:
         """Ids whose score is at or before ``timestamp`` (default now)."""
-        members = self.connection.zrangebyscore(self.key, 0, score_of(timestamp))
-        return [as_text(member) for member in members]  # type: ignore[misc]
+        members = layout.zset_members(self.connection.zrangebyscore(self.key, 0, score_of(timestamp)))
+        return [as_text(member) for member in members]
 
     def get_job_ids(self, start: int = 0, end: int = -1, desc: bool = False, cleanup: bool = True) -> list[str]:
         """Ids ranked ``start``..``end`` (inclusive) by score, after an optional cleanup."""
         if cleanup:
             self.cleanup()
-        return [as_text(member) for member in self.connection.zrange(self.key, start, end, desc=desc)]  # type: ignore[misc]
+        members = layout.zset_members(self.connection.zrange(self.key, start, end, desc=desc))
+        return [as_text(member) for member in members]
 
     def get_queue(self) -> "Queue":
         """The queue this registry belongs to."""
@@ -202,7 +203,7 @@ class StartedJobRegistry(BaseRegistry):
         members = [as_text(m) for m, _ in self.connection.zscan_iter(self.key, match=f"{job_id}:*")]
         if self.connection.zscore(self.key, job_id) is not None:
             members.append(job_id)  # bare id written by RQ 1.x
-        return members  # type: ignore[return-value]
+        return members
 
     def remove_executions(self, job: JobOrId, pipeline: Optional["Pipeline"] = None) -> None:
         """Drop every entry of the job, whatever its execution."""
@@ -228,7 +229,7 @@ class StartedJobRegistry(BaseRegistry):
         """``(job id, execution id)`` pairs ranked ``start``..``end`` by heartbeat expiry."""
         if cleanup:
             self.cleanup()
-        members = self.connection.zrange(self.key, start, end, desc=desc)
+        members = layout.zset_members(self.connection.zrange(self.key, start, end, desc=desc))
         return [layout.split_composite_member(member) for member in members]
 
     def get_job_ids(self, start: int = 0, end: int = -1, desc: bool = False, cleanup: bool = True) -> list[str]:
@@ -252,7 +253,7 @@ class StartedJobRegistry(BaseRegistry):
     def cleanup(self, timestamp: Optional[float] = None, exception_handlers: Optional[list[Callable]] = None) -> None:
         """Fail (or retry) the jobs of expired entries: their worker is gone."""
         now = score_of(timestamp)
-        for member in self.connection.zrangebyscore(self.key, 0, now):
+        for member in layout.zset_members(self.connection.zrangebyscore(self.key, 0, now)):
             self._recover(as_text(member) or "", now, exception_handlers or [])
 
     def _recover(self, member: str, now: int, exception_handlers: list[Callable]) -> None:
@@ -333,7 +334,7 @@ class DeferredJobRegistry(BaseRegistry):
 
     def add(
         self, job: "Job", ttl: Optional[int] = None, pipeline: Optional["Pipeline"] = None, xx: bool = False
-    ) -> int:  # type: ignore[override]
+    ) -> int:
         """Add ``job`` scored by the current time; ``ttl`` is ignored (as in RQ 2.x)."""
         conn: Any = pipeline if pipeline is not None else self.connection
         return conn.zadd(self.key, {job.id: score_of()}, xx=xx)
@@ -354,8 +355,10 @@ class ScheduledJobRegistry(BaseRegistry):
 
     def get_jobs_to_schedule(self, timestamp: Optional[float] = None, chunk_size: int = 1000) -> list[str]:
         """Ids due at or before ``timestamp`` (default now), at most ``chunk_size``."""
-        members = self.connection.zrangebyscore(self.key, 0, score_of(timestamp), start=0, num=chunk_size)
-        return [as_text(member) for member in members]  # type: ignore[misc]
+        members = layout.zset_members(
+            self.connection.zrangebyscore(self.key, 0, score_of(timestamp), start=0, num=chunk_size)
+        )
+        return [as_text(member) for member in members]
 
     def get_jobs_to_enqueue(self, timestamp: Optional[float] = None) -> list[str]:
         """Ids due at or before ``timestamp`` (default now)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union, cast
 
 from redis import Redis
 from redis.exceptions import ResponseError
@@ -32,6 +32,20 @@ DEFAULT_MAX_BULK_LENGTH = 512 * 1024 * 1024
 MIN_MAX_BULK_LENGTH = 1024 * 1024
 # Room left in that argument for the other writes of an outcome (they are sent as one).
 OUTCOME_WRITE_OVERHEAD = 64 * 1024
+
+
+if TYPE_CHECKING:
+    # A stream entry as XREVRANGE and XREAD return it: (entry id, fields).
+    StreamEntry = tuple[Union[bytes, str], dict]
+
+
+def _entries(reply: object) -> list["StreamEntry"]:
+    """The entries of an XREVRANGE or XREAD reply; returns ``reply`` itself.
+
+    redis-py annotates these replies as XCLAIM's, whose entries may be ``(None, None)``
+    (deleted entries), and allows no reply at all; these commands answer a list of entries.
+    """
+    return cast("list[StreamEntry]", reply)
 
 
 class ResultTooLarge(ValueError):
@@ -246,7 +260,7 @@ class Result:
         """XADD the entry (stream capped near 10 entries); ttl >0 expires, -1 keeps forever."""
         conn = pipeline if pipeline is not None else self.connection
         key = self.get_key(self.job_id)
-        entry_id = conn.xadd(key, self.serialize(), maxlen=RESULTS_STREAM_MAXLEN, approximate=True)
+        entry_id = conn.xadd(key, layout.redis_fields(self.serialize()), maxlen=RESULTS_STREAM_MAXLEN, approximate=True)
         if pipeline is None:
             self.id = as_text(entry_id)
         if ttl is not None:
@@ -258,7 +272,9 @@ class Result:
     # ---- reading ---------------------------------------------------------------
 
     @classmethod
-    def restore(cls, job_id: str, result_id: str, payload: dict, connection: Redis, serializer: Any = None) -> "Result":
+    def restore(
+        cls, job_id: str, result_id: Union[str, bytes], payload: dict, connection: Redis, serializer: Any = None
+    ) -> "Result":
         """A result from a stream entry id and its fields."""
         fields = layout.decode_hash(payload)
         serializer = resolve_serializer(serializer)
@@ -286,7 +302,7 @@ class Result:
     @classmethod
     def all(cls, job: "Job", serializer: Any = None) -> list["Result"]:
         """Every stored result of the job, newest first."""
-        entries = job.connection.xrevrange(cls.get_key(job.id))
+        entries = _entries(job.connection.xrevrange(cls.get_key(job.id)))
         return [
             cls.restore(job.id, entry_id, payload, job.connection, serializer or job.serializer)
             for entry_id, payload in entries
@@ -315,12 +331,13 @@ class Result:
             # One call: all entries at once if there are any (the stream is short), else wait for one.
             reply = job.connection.xread({key: "0-0"}, count=1000, block=int(timeout * 1000))
             if isinstance(reply, dict):  # RESP3: {key: [entries]}
-                entries = next(iter(reply.values()), [[]])[0]
+                streams: list[Any] = next(iter(reply.values()), [[]])
+                entries = _entries(streams[0])
             else:  # RESP2: [[key, entries]]
-                entries = reply[0][1] if reply else []
+                entries = _entries(reply[0][1] if reply else [])
             entries = entries[-1:]
         else:
-            entries = job.connection.xrevrange(key, count=1)
+            entries = _entries(job.connection.xrevrange(key, count=1))
         if not entries:
             return None
         entry_id, payload = entries[0]

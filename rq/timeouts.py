@@ -6,7 +6,7 @@ import ctypes
 import signal
 import threading
 from types import TracebackType
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 __all__ = [
     "BaseDeathPenalty",
@@ -53,7 +53,7 @@ class BaseDeathPenalty:
 
     def __exit__(
         self, exc_type: Optional[type], exc_value: Optional[BaseException], tb: Optional[TracebackType]
-    ) -> bool:
+    ) -> Literal[False]:
         try:
             self.cancel_death_penalty()
         except BaseTimeoutException:
@@ -104,7 +104,9 @@ class TimerDeathPenalty(BaseDeathPenalty):
 
     def _inject(self) -> None:
         exception = type(self._exception.__name__, (self._exception,), {"__init__": _timeout_init(self.message())})
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._target_thread_id), ctypes.py_object(exception))
+        thread_id = self._target_thread_id
+        assert thread_id is not None  # the ident of a running thread (the one that set the penalty up)
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exception))
 
     def setup_death_penalty(self) -> None:
         if not self.active:

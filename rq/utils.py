@@ -8,7 +8,7 @@ import importlib
 import logging
 import numbers
 import re
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence, SupportsInt, Union, cast
 
 from .exceptions import TimeoutFormatError
 from .layout import as_text, format_ts, parse_ts, split_composite_member, utcnow
@@ -65,7 +65,8 @@ def parse_timeout(timeout: Any) -> Optional[int]:
         raise TimeoutFormatError(f"Timeout must be a number or a string like '1h', not {timeout!r}")
     if isinstance(timeout, numbers.Real):
         try:
-            return int(timeout)
+            # The ABC does not declare __int__; the Real types in use (int, float, Fraction, numpy) have it.
+            return int(cast(SupportsInt, timeout))
         except (ValueError, OverflowError) as exc:
             raise TimeoutFormatError(f"Timeout must be a finite number of seconds, not {timeout!r}") from exc
     if isinstance(timeout, bytes):
@@ -168,7 +169,7 @@ def get_version(connection: "Redis") -> tuple[int, int, int]:
     cached = getattr(connection, "_rq_server_version", None)
     if cached is not None:
         return cached
-    text = as_text(connection.info("server")["redis_version"])  # type: ignore[index]
+    text = as_text(connection.info("server")["redis_version"])
     version = tuple(int(part) for part in str(text).split(".")[:3])
     version = (version + (0, 0, 0))[:3]
     try:

@@ -24,8 +24,13 @@ from .resilience import REDIS_ERRORS
 from .status import JobStatus
 
 if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+    from .executions import Execution
     from .job import Job
     from .queue import Queue
+    from .registry import StartedJobRegistry
+    from .resilience import Outage
 
 logger = logging.getLogger("rq.worker")
 
@@ -81,6 +86,32 @@ class WorkHorse:
     connection: Any
     job_monitoring_interval: int
     work_horse_killed_handler: Any
+    execution: Optional["Execution"]
+    connection_outage: "Outage"
+    last_loop_at: float
+
+    if TYPE_CHECKING:  # defined by the other parts of the worker classes
+
+        @property
+        def key(self) -> str: ...
+
+        def procline(self, message: str) -> None: ...
+
+        def start_job(self, job: "Job") -> None: ...
+
+        def perform_job(self, job: "Job", queue: "Queue") -> bool: ...
+
+        def get_heartbeat_ttl(self, job: "Job") -> int: ...
+
+        def _started_registry(self, job: "Job") -> "StartedJobRegistry": ...
+
+        def handle_stopped_job(self, job: "Job", queue: "Queue") -> None: ...
+
+        def heartbeat(self, timeout: Optional[int] = None, pipeline: Optional["Pipeline"] = None) -> None: ...
+
+        def reregister(self) -> None: ...
+
+        def get_current_job_id(self, pipeline: Optional["Pipeline"] = None) -> Optional[str]: ...
 
     @property
     def horse_pid(self) -> int:
@@ -92,7 +123,7 @@ class WorkHorse:
 
     def execute_job(self, job: "Job", queue: "Queue") -> None:
         """Start the job (in this process, one transaction), then fork the horse and watch it."""
-        self.start_job(job)  # type: ignore[attr-defined]
+        self.start_job(job)
         self.fork_work_horse(job, queue)
         self.monitor_work_horse(job, queue)
         self._state = "idle"  # the horse wrote it with the job's outcome
@@ -112,7 +143,7 @@ class WorkHorse:
         self._report_fd = read_end
         # Both sides set the group, so a kill right after the fork can never reach ours.
         _own_process_group(child_pid)
-        self.procline(f"Forked {child_pid} at {time.time():.0f}")  # type: ignore[attr-defined]
+        self.procline(f"Forked {child_pid} at {time.time():.0f}")
         self.horse_started(job, child_pid)
 
     def horse_started(self, job: "Job", pid: int) -> None:
@@ -137,7 +168,7 @@ class WorkHorse:
             # Inside the try: whatever raises here must end this child, never return into the worker's code.
             _die_with_parent()
             self.setup_work_horse_signals()
-            self.perform_job(job, queue)  # type: ignore[attr-defined]
+            self.perform_job(job, queue)
         except BaseException:
             logger.exception("Worker %s: work horse failed while recording job %s", self.name, job.id)
             exit_code = 1
@@ -169,19 +200,19 @@ class WorkHorse:
 
     def maintain_heartbeats(self, job: "Job") -> None:
         """Refresh the worker, execution and started-registry TTLs while the horse runs."""
-        ttl = self.get_heartbeat_ttl(job)  # type: ignore[attr-defined]
+        ttl = self.get_heartbeat_ttl(job)
         now = utcnow()
         working = (now - job.started_at).total_seconds() if job.started_at else 0.0
         with self.connection.pipeline() as pipe:
-            self.heartbeat(ttl, pipeline=pipe)  # type: ignore[attr-defined]
-            pipe.hset(self.key, "current_job_working_time", working)  # type: ignore[attr-defined]
-            execution = self.execution  # type: ignore[attr-defined]
+            self.heartbeat(ttl, pipeline=pipe)
+            pipe.hset(self.key, "current_job_working_time", working)
+            execution = self.execution
             if execution is not None:
-                execution.heartbeat(self._started_registry(job), ttl, pipeline=pipe)  # type: ignore[attr-defined]
+                execution.heartbeat(self._started_registry(job), ttl, pipeline=pipe)
             pipe.hset(job.key, "last_heartbeat", format_ts(now))
             results = pipe.execute()
         if not results[0]:
-            self.reregister()  # type: ignore[attr-defined]
+            self.reregister()
         if results[-1] == 1:  # the HSET created the hash: the job was deleted meanwhile
             self.connection.delete(job.key)
 
@@ -265,9 +296,9 @@ class WorkHorse:
                     last_heartbeat = time.monotonic()
                     try:
                         self.maintain_heartbeats(job)
-                        self.connection_outage.recovered()  # type: ignore[attr-defined]
+                        self.connection_outage.recovered()
                     except REDIS_ERRORS as exc:
-                        self.connection_outage.failed(exc)  # type: ignore[attr-defined]
+                        self.connection_outage.failed(exc)
         finally:
             os.close(fd)
         retpid, ret_val, rusage = reaped or self.wait_for_horse()
@@ -289,7 +320,7 @@ class WorkHorse:
                 job.ended_at = report["ended_at"]
                 if report["outcome"] == "success":
                     job._cached_return_value = report["return_value"]
-                    self.handle_job_success(job, queue, self._started_registry(job))  # type: ignore[attr-defined]
+                    self.handle_job_success(job, queue, self._started_registry(job))
                 else:
                     status = JobStatus(report["status"])
                     self.handle_job_failure(job, queue, exc_string=report["exc_string"], status=status)
@@ -304,7 +335,7 @@ class WorkHorse:
 
     def _handle_abnormal_exit(self, job: "Job", queue: "Queue", retpid: Any, ret_val: Any, rusage: Any) -> None:
         if self._stopped_job_id == job.id:  # cleared by monitor_work_horse once this returns
-            self.handle_stopped_job(job, queue)  # type: ignore[attr-defined]
+            self.handle_stopped_job(job, queue)
             return
         status = self._job_status(job)
         if status in (JobStatus.FINISHED, JobStatus.FAILED):
@@ -316,14 +347,14 @@ class WorkHorse:
             description += f" (signal {signum}, {signal_name(signum)})"
         exc_string = f"Work-horse terminated unexpectedly; {description}; "
         logger.warning("Worker %s: job %s: %s", self.name, job.id, exc_string)
-        self.handle_job_failure(job, queue=queue, exc_string=exc_string)  # type: ignore[attr-defined]
+        self.handle_job_failure(job, queue=queue, exc_string=exc_string)
 
     def _job_status(self, job: "Job") -> Any:
         while True:
             try:
                 return job.get_status()
             except REDIS_ERRORS as exc:
-                self.connection_outage.failed(exc)  # type: ignore[attr-defined]
+                self.connection_outage.failed(exc)
                 time.sleep(1)
             except Exception:
                 return None
@@ -341,7 +372,7 @@ class WorkHorse:
         if self._horse_pid:
             self.kill_horse()
             return
-        job_id = self.get_current_job_id()  # type: ignore[attr-defined]
+        job_id = self.get_current_job_id()
         if job_id is None:
             logger.info("Worker %s: no work horse to kill", self.name)
             return
@@ -350,7 +381,7 @@ class WorkHorse:
 
     def stop_job_by_command(self, job_id: str) -> None:
         """Handle the stop-job command: only the job this worker is running is stopped."""
-        if self.get_current_job_id() != job_id:  # type: ignore[attr-defined]
+        if self.get_current_job_id() != job_id:
             logger.info("Worker %s: not running job %s; ignoring stop-job", self.name, job_id)
             return
         self._stopped_job_id = job_id

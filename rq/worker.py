@@ -20,7 +20,7 @@ import uuid
 import warnings
 from datetime import datetime, timezone
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union, cast
 
 from redis import Redis
 
@@ -61,8 +61,10 @@ from .worker_record import WorkerRecord
 if TYPE_CHECKING:
     from redis.client import PubSub, PubSubWorkerThread
 
+    from .executions import Execution
+
 try:
-    from setproctitle import setproctitle as _setproctitle
+    from setproctitle import setproctitle as _setproctitle  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - optional
     _setproctitle = None
 
@@ -146,6 +148,10 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
     # Seconds between two passes of the scheduler run by work(with_scheduler=True).
     scheduler_interval: float = 1
 
+    if TYPE_CHECKING:  # each worker class defines how it runs a job (rq.work_horse, rq.worker_classes)
+
+        def execute_job(self, job: Job, queue: Queue) -> None: ...
+
     def __init__(
         self,
         queues: Any,
@@ -199,7 +205,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         self.disable_default_exception_handler = disable_default_exception_handler
         self.work_horse_killed_handler = work_horse_killed_handler
         if isinstance(command_channel_handler, str):
-            command_channel_handler = import_attribute(command_channel_handler)
+            command_channel_handler = cast(CommandChannelHandler, import_attribute(command_channel_handler))
         self.command_channel_handler = command_channel_handler
         # Jobs this worker starts without a redelivery budget of their own get this one.
         self.redeliver_abandoned = redeliver_abandoned
@@ -208,7 +214,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
             self.push_exc_handler(handler)
         self._init_record()
         self.execution = None
-        self.undelivered: Optional[tuple[Job, Any]] = None
+        self.undelivered: Optional[tuple[Job, Optional[Execution]]] = None
         # The error that ended work() (logged, not raised, as upstream does); the CLI exits 1 on it.
         self.fatal_error: Optional[Exception] = None
         self.scheduler: Any = None

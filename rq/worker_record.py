@@ -147,7 +147,7 @@ class WorkerRecord:
         """(Re)write the whole record: hash, TTL and worker-set membership, in one transaction."""
         with self.connection.pipeline() as pipe:
             pipe.delete(self.key)
-            pipe.hset(self.key, mapping=self._record_fields())
+            pipe.hset(self.key, mapping=layout.redis_fields(self._record_fields()))
             pipe.expire(self.key, self.worker_ttl + WORKER_KEY_GRACE)
             worker_registration.register(self, pipeline=pipe)
             pipe.execute()
@@ -187,11 +187,11 @@ class WorkerRecord:
         fields = {"last_heartbeat": format_ts(self.last_heartbeat), **self.connection_fields()}
         if pipeline is not None:
             pipeline.expire(self.key, timeout)
-            pipeline.hset(self.key, mapping=fields)
+            pipeline.hset(self.key, mapping=layout.redis_fields(fields))
             return
         with self.connection.pipeline() as pipe:
             pipe.expire(self.key, timeout)
-            pipe.hset(self.key, mapping=fields)
+            pipe.hset(self.key, mapping=layout.redis_fields(fields))
             existed = pipe.execute()[0]
         if not existed:
             self.reregister()

@@ -37,7 +37,7 @@ def get_keys(queue: Optional["Queue"] = None, connection: Optional[Redis] = None
         members = queue.connection.smembers(layout.workers_by_queue_key(queue.name))
     else:
         members = connection.smembers(layout.WORKERS_KEY)  # type: ignore[union-attr]
-    return {as_text(member) for member in members}  # type: ignore[misc]
+    return {as_text(member) for member in members}
 
 
 def clean_worker_registry(queue: "Queue") -> None:
