@@ -8,19 +8,33 @@ BENCH_ARGS ?=
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-LINT_PATHS := rq tests examples setup.py
+LINT_PATHS := rq tests examples bench scripts setup.py
+# The pip that installs everything else, and the lock for this Python's dev tools.
+PIP_VERSION := 26.3
+PYTHON_TAG := $(shell $(PYTHON) -c 'import sys; print("py%d%d" % sys.version_info[:2])' 2>/dev/null)
+LOCK ?= requirements/dev-$(PYTHON_TAG).txt
+# RQ_TEST_LATEST=1 installs the newest releases of everything instead of the locks.
+RQ_TEST_LATEST ?=
+ifeq ($(RQ_TEST_LATEST),1)
+DEV_INSTALL := --upgrade --upgrade-strategy eager -e ".[dev]"
+STAMP_DEPS := setup.py pyproject.toml FORCE
+else
+DEV_INSTALL := -c $(LOCK) -e ".[dev]"
+STAMP_DEPS := setup.py pyproject.toml $(LOCK)
+endif
 
 # Silence the MkDocs 2.0 announcement banner printed on every build.
 export NO_MKDOCS_2_WARNING := 1
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup ensure-redis test test-fast lint format typecheck docs docs-serve \
-	demo interop faults soak bench clean
+.PHONY: help setup ensure-redis test test-latest test-fast lint format typecheck docs docs-serve \
+	demo interop faults soak bench pins clean FORCE
 
 help:
 	@echo "make demo        run the end-to-end demo (throwaway Redis, jobs, a worker)"
-	@echo "make test        lint, docs build and the full test suite (what CI runs)"
+	@echo "make test        lint, types, docs build and the full test suite (what CI runs)"
+	@echo "make test-latest the same against the newest releases of every dependency and peer"
 	@echo "make test-fast   only the test suite; pass options with PYTEST_ARGS=..."
 	@echo "make lint        ruff check and ruff format --check"
 	@echo "make format      apply ruff fixes and formatting"
@@ -31,7 +45,8 @@ help:
 	@echo "make interop     tests against upstream RQ releases (marker: interop)"
 	@echo "make soak        long endurance tests (marker: soak)"
 	@echo "make bench       speed against upstream RQ 2.12.0; BENCH_ARGS=--quick for a smoke test"
-	@echo "make setup       create $(VENV) and install the package with dev extras"
+	@echo "make setup       create $(VENV) and install the package with dev extras (pinned)"
+	@echo "make pins        rewrite the lock files in requirements/ with today's releases"
 	@echo "make clean       remove $(VENV), build output and caches"
 
 setup: ensure-redis $(STAMP)
@@ -39,16 +54,29 @@ setup: ensure-redis $(STAMP)
 ensure-redis:
 	@bash scripts/ensure-redis.sh
 
-$(STAMP): setup.py pyproject.toml
+$(STAMP): $(STAMP_DEPS)
+	@if [ "$(RQ_TEST_LATEST)" != 1 ] && [ ! -f "$(LOCK)" ]; then \
+		echo "no lock file $(LOCK) for $(PYTHON); see docs/development.md (make pins)" >&2; exit 1; fi
 	bash scripts/make-venv.sh "$(PYTHON)" "$(VENV)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "pip==$(PIP_VERSION)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(DEV_INSTALL)
 	touch $@
 
+FORCE:
+
 test: setup
+	$(BIN)/python -m pip freeze --disable-pip-version-check --exclude-editable | tr '\n' ' ' && echo
 	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 	$(BIN)/mkdocs build --strict --site-dir site
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-latest:
+	RQ_TEST_LATEST=1 $(MAKE) test VENV=.venv-latest
+
+pins:
+	bash scripts/refresh-pins.sh
 
 test-fast: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -83,10 +111,10 @@ soak: setup
 	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)
 
 clean:
-	rm -rf "$(VENV)" site build dist .tox .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf "$(VENV)" .venv-latest site build dist .tox .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	rm -rf *.egg-info
 	find . -name __pycache__ -type d -not -path "./.git/*" -prune -exec rm -rf {} +
 
 bench: setup
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(if $(filter 1,$(RQ_TEST_LATEST)),,-c requirements/bench.txt) -r bench/requirements.txt
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -21,7 +21,7 @@ def read_version() -> str:
 
 METRICS_REQUIRES = ["prometheus_client>=0.17"]
 TEST_REQUIRES = [
-    "pytest>=7",
+    "pytest>=8",
     "pytest-timeout",
     "psutil",
     "sentry-sdk>=1.40",

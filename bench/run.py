@@ -40,7 +40,7 @@ from report import Row, RowResult  # noqa: E402
 from tests.redis_harness import RedisServer  # noqa: E402
 
 UPSTREAM_VERSION = "2.12.0"
-PEER_DIR = REPO_ROOT / ".peer" / f"bench-rq-{UPSTREAM_VERSION}"
+PEER_DIR = peer_venv.peer_dir(UPSTREAM_VERSION)
 WORKLOAD_SCRIPT = BENCH_DIR / "workloads.py"
 DEFAULT_OUT = BENCH_DIR / "results"
 # Defaults of a full run, and of --quick (sized so CI can smoke-test the harness).

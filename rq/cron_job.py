@@ -3,6 +3,8 @@
 Each enqueue is an ordinary ``Queue.enqueue_call``; in the same transaction the spawned
 job's id is added to the cron job's history ``rq:cron_job:<name>:jobs`` (newest 1000 kept,
 TTL one year, refreshed per write) and ``rq:cron_jobs`` records when the cron job last ran.
+The spawned job's meta carries the schedule (``cron_string`` or ``interval``), which is what
+sentry-sdk's RQ integration reads to send cron monitor check-ins.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union, cast
 
 from . import layout
-from .cron_expression import CronExpression, next_local_run
+from .cron_expression import ALIASES, CronExpression, next_local_run
 from .defaults import DEFAULT_CRON_JOB_HISTORY_LIMIT, DEFAULT_CRON_JOB_HISTORY_TTL, DEFAULT_RESULT_TTL
 from .exceptions import TimeoutFormatError
 from .job_validation import check_ttl, describe_callable
@@ -225,7 +227,7 @@ class CronJob:
                 result_ttl=options.get("result_ttl"),
                 ttl=options.get("ttl"),
                 failure_ttl=options.get("failure_ttl"),
-                meta=options.get("meta"),
+                meta=self._spawned_job_meta(),
                 webhooks=options.get("webhooks"),
                 pipeline=pipe,
             )
@@ -233,6 +235,27 @@ class CronJob:
             record_spawned_job(pipe, self.name, job.id, enqueued_at)
             pipe.execute()
         return job
+
+    def _spawned_job_meta(self) -> Any:
+        """The meta of each job this cron job enqueues: its ``meta`` plus its schedule.
+
+        The schedule goes under the keys rq-scheduler writes and sentry-sdk's RQ integration
+        reads for cron monitors (``RqIntegration(monitor_cron_jobs=True)``): ``cron_string``
+        (the expression, an ``@`` alias spelled out) or ``interval`` (seconds, an int when
+        whole). A key the configured meta already has keeps its configured value; the meta
+        recorded in the scheduler hash stays the configured one.
+        """
+        configured = self.job_options.get("meta")
+        if configured is not None and not isinstance(configured, dict):
+            return configured  # read back by from_dict from another implementation: left alone
+        meta = dict(configured or {})
+        if isinstance(self.cron, str):
+            text = self.cron.strip()
+            meta.setdefault("cron_string", ALIASES.get(text.lower(), text) if text.startswith("@") else text)
+        elif isinstance(self.interval, (int, float)) and not isinstance(self.interval, bool):
+            whole = float(self.interval).is_integer()
+            meta.setdefault("interval", int(self.interval) if whole else self.interval)
+        return meta
 
     def get_job_ids(self, connection: "Redis", start: int = 0, end: int = -1) -> list[str]:
         """Ids of the jobs this cron job spawned, newest first (``start``/``end`` as in ZRANGE)."""

@@ -16,10 +16,10 @@ from redis import WatchError
 
 from . import layout
 from .batch import AtomicBatch
-from .contrib.sentry import store_trace_headers
 from .exceptions import DuplicateJobError
 from .job import Job, JobStatus
 from .layout import utcnow
+from .tracing import store_trace_headers
 
 if TYPE_CHECKING:
     from redis import Redis

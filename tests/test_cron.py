@@ -247,7 +247,7 @@ def test_enqueue_records_the_job_in_its_history(connection: redis.Redis) -> None
     fetched = Job.fetch(job.id, connection=connection)
     assert (fetched.func_name, fetched.args, fetched.timeout, fetched.ttl) == ("tests.jobs.add", (2, 3), 40, 600)
     assert fetched.result_ttl == 500
-    assert fetched.meta == {"k": "v"}
+    assert fetched.meta == {"k": "v", "interval": 10}  # the schedule, for Sentry's cron monitors
     history = connection.zrange(cron_job.job_history_key, 0, -1, withscores=True)
     assert history == [(job.id.encode(), pytest.approx(job.enqueued_at.timestamp()))]
     assert 0 < connection.ttl(cron_job.job_history_key) <= DEFAULT_CRON_JOB_HISTORY_TTL
@@ -257,6 +257,28 @@ def test_enqueue_records_the_job_in_its_history(connection: redis.Redis) -> None
     assert cron_job.get_job_ids(connection) == [second.id, job.id]  # newest first
     assert cron_job.get_job_ids(connection, 1, 1) == [job.id]
     assert CronJob("other", func=add, interval=1, name="unused").get_job_ids(connection) == []
+
+
+@pytest.mark.parametrize(
+    ("schedule", "meta", "expected"),
+    [
+        pytest.param({"cron": "*/5 * * * *"}, None, {"cron_string": "*/5 * * * *"}, id="cron-string"),
+        pytest.param({"cron": " @Hourly "}, None, {"cron_string": "0 * * * *"}, id="alias-spelled-out"),
+        pytest.param({"interval": 600}, {"owner": "ops"}, {"owner": "ops", "interval": 600}, id="interval"),
+        pytest.param({"interval": 120.0}, None, {"interval": 120}, id="whole-float-interval"),
+        pytest.param({"interval": 1.5}, None, {"interval": 1.5}, id="fractional-interval"),
+        pytest.param({"interval": 60}, {"interval": "hourly"}, {"interval": "hourly"}, id="configured-key-wins"),
+    ],
+)
+def test_spawned_jobs_carry_their_schedule_in_meta(
+    connection: redis.Redis, schedule: dict, meta: Optional[dict], expected: dict
+) -> None:
+    """``meta["cron_string"]`` / ``meta["interval"]``, as sentry-sdk's RqIntegration(monitor_cron_jobs=True) reads."""
+    cron_job = CronJob("cron-q", func=add, args=(1, 2), meta=meta, **schedule)
+    job = cron_job.enqueue(connection)
+    assert Job.fetch(job.id, connection=connection).meta == expected
+    assert cron_job.job_options.get("meta") == meta  # the configured meta is not changed
+    assert json.loads(cron_job.to_dict().get("meta", "null")) == meta  # nor what the scheduler hash records
 
 
 def test_history_keeps_the_newest_entries(connection: redis.Redis) -> None:

@@ -1,15 +1,24 @@
 """Report failed jobs to Sentry through sentry-sdk's RQ integration.
 
-Install with ``pip install 'rq[sentry]'``. ``register_sentry`` only initialises the SDK
-with ``RqIntegration``; the integration itself wraps the worker's ``perform_job`` and
-``handle_exception`` and sends one event per job that ends failed (not per retry).
+Install with ``pip install 'rq[sentry]'``; sentry-sdk 1.40+, 2.x and 3.x work.
+``register_sentry`` only initialises the SDK with ``RqIntegration``; the integration
+itself wraps the worker's ``perform_job`` and ``handle_exception`` and sends one event per
+job that ends failed (not per retry), and wraps ``Queue.enqueue_job`` to store the trace
+active at enqueue time in ``job.meta["_sentry_trace_headers"]``.
+
+``store_trace_headers`` (from ``rq.tracing``) does that for the enqueue paths that do not
+go through ``Queue.enqueue_job`` (``enqueue_many``, ``enqueue_at``/``enqueue_in``/
+``schedule_job``); every later path (the scheduler, released dependents, retries) keeps
+the job's meta.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["register_sentry"]
+from ..tracing import TRACE_HEADERS_META_KEY, store_trace_headers
+
+__all__ = ["TRACE_HEADERS_META_KEY", "register_sentry", "store_trace_headers"]
 
 INSTALL_HINT = "Sentry support needs the sentry-sdk package: pip install 'rq[sentry]'"
 

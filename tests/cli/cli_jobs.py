@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from rq.job import JobStatus
@@ -23,6 +24,16 @@ def fail(message: str = "cli job failed") -> None:
 
 def report_pid() -> int:
     return os.getpid()
+
+
+def wait_for_file(path: str, timeout: float = 120.0) -> bool:
+    """Keep the worker busy until ``path`` exists (or ``timeout`` seconds passed)."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def record_exception(job: Any, exc_type: type, exc_value: BaseException, traceback: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from rq.cli import worker, worker_pool
 from rq.cli.helpers import CliConfig
 from rq.cli.workers import setup_sentry
 from rq.contrib import sentry as rq_sentry
-from rq.job import JobStatus
+from rq.job import Job, JobStatus
 from tests.cli.support import SentryCollector, run_rq, wait_for
 
 FAIL = "tests.cli.cli_jobs.fail"
@@ -37,6 +38,68 @@ def test_register_sentry_initialises_the_sdk_with_the_rq_integration(monkeypatch
     assert args == ("http://key@localhost/1",)
     assert [type(i) for i in kwargs.pop("integrations")] == [RqIntegration]
     assert kwargs == {"debug": True}
+
+
+class FakeScope:
+    """Stands in for a sentry-sdk scope (2.x/3.x) or hub (1.x): one span, or none."""
+
+    def __init__(self, span: object) -> None:
+        self.span = span
+        self.scope = self
+
+    def iter_trace_propagation_headers(self) -> Any:
+        yield "sentry-trace", "0123456789abcdef0123456789abcdef-0123456789abcdef-1"
+        yield "baggage", "sentry-trace_id=0123456789abcdef0123456789abcdef"
+
+
+def fake_sdk(monkeypatch: pytest.MonkeyPatch, generation: int, enabled: bool, span: object) -> None:
+    """Fake ``sentry_sdk`` and ``sentry_sdk.integrations.rq`` modules in ``sys.modules``."""
+    integration = type("RqIntegration", (), {})
+    scope = FakeScope(span)
+    client = types.SimpleNamespace(get_integration=lambda cls: cls() if enabled and cls is integration else None)
+    if generation >= 2:
+        sdk = types.SimpleNamespace(get_client=lambda: client, get_current_scope=lambda: scope)
+    else:
+        scope.get_integration = client.get_integration  # type: ignore[attr-defined]
+        sdk = types.SimpleNamespace(Hub=types.SimpleNamespace(current=scope))
+    monkeypatch.setitem(sys.modules, "sentry_sdk", sdk)
+    monkeypatch.setitem(sys.modules, "sentry_sdk.integrations.rq", types.SimpleNamespace(RqIntegration=integration))
+
+
+@pytest.mark.parametrize("generation", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("enabled", "span", "stored"), [(True, "span", True), (True, None, False), (False, "span", False)]
+)
+def test_store_trace_headers_follows_the_integration(
+    monkeypatch: pytest.MonkeyPatch, generation: int, enabled: bool, span: object, stored: bool
+) -> None:
+    """As the integration's ``enqueue_job``: headers only with the integration on and a span active."""
+    fake_sdk(monkeypatch, generation, enabled, span)
+    job = Job.create(FAIL, connection=redis.Redis(), meta={"kept": 1})
+    rq_sentry.store_trace_headers(job)
+    expected = {"kept": 1}
+    if stored:
+        expected["_sentry_trace_headers"] = dict(FakeScope(span).iter_trace_propagation_headers())
+    assert job.meta == expected
+
+
+def test_store_trace_headers_never_breaks_an_enqueue(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> None:
+        raise RuntimeError("sentry-sdk is having a bad day")
+
+    monkeypatch.setitem(sys.modules, "sentry_sdk", types.SimpleNamespace(get_client=broken, get_current_scope=broken))
+    monkeypatch.setitem(sys.modules, "sentry_sdk.integrations.rq", types.SimpleNamespace(RqIntegration=object))
+    job = Job.create(FAIL, connection=redis.Redis())
+    rq_sentry.store_trace_headers(job)
+    assert job.meta == {}
+
+
+def test_store_trace_headers_without_sentry_imports_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "sentry_sdk.integrations.rq", raising=False)
+    monkeypatch.setitem(sys.modules, "sentry_sdk", None)  # an import attempt would raise ImportError
+    job = Job.create(FAIL, connection=redis.Redis())
+    rq_sentry.store_trace_headers(job)
+    assert job.meta == {}
 
 
 def test_sentry_settings_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

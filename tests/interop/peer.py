@@ -1,13 +1,11 @@
 """Upstream RQ as a peer process: a cached virtualenv and functions to run code in it.
 
-The virtualenv lives in ``<repo>/.peer/rq-<version>/`` (override with ``RQ_PEER_DIR``)
-and holds ``rq==PEER_VERSION`` from PyPI plus the ``redis`` client version installed
-here. A second peer, ``rq==PEER_116_VERSION`` (the 1.x generation), lives next to it in
-``.peer/rq-1.16.2/`` (override with ``RQ_PEER_116_DIR``); every function below takes
-``version=`` to pick it and defaults to ``PEER_VERSION``. Each virtualenv is built
-once, under an exclusive file lock so parallel test processes do not build it twice, and
-marked complete only after a successful import check; a half-built directory is removed
-and rebuilt.
+Each upstream release the tests run beside (``PEER_VERSION``, the 1.x generation
+``PEER_116_VERSION`` and RQ 3's ``PEER_30_VERSION``) gets a virtualenv built by
+``tests.venvs`` from its lock file, ``requirements/peer-rq-<version>.txt``, which also pins
+the redis-py that release was built for. ``RQ_PEER_DIR`` (and ``RQ_PEER_116_DIR``,
+``RQ_PEER_30_DIR``) move a peer's virtualenv elsewhere; every function below takes
+``version=`` to pick the peer and defaults to ``PEER_VERSION``.
 
 Peer code never sees this repository's ``rq``: it runs with the peer's interpreter, the
 user site disabled (``-s``), the working directory in a temporary folder, and only
@@ -19,41 +17,39 @@ references match.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import shutil
+import signal
 import subprocess
-import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator, Sequence
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Optional
+from typing import IO, Any, Optional
+
+from tests import venvs
 
 PEER_VERSION = "2.12.0"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = venvs.REPO_ROOT
 # Holds only ``interop_jobs.py``; on sys.path of every process, ours and the peer's.
 JOBS_DIR = Path(__file__).resolve().parent / "pythonpath"
-DEFAULT_PEER_DIR = REPO_ROOT / ".peer" / f"rq-{PEER_VERSION}"
 # The older generation, checked where its data layout allows (test_mixed_fleet_116.py).
 PEER_116_VERSION = "1.16.2"
+# The newer generation.
+PEER_30_VERSION = "3.0.0"
 # Environment variable that moves each peer's virtualenv elsewhere.
-_DIR_VARIABLES = {PEER_VERSION: "RQ_PEER_DIR", PEER_116_VERSION: "RQ_PEER_116_DIR"}
-# Written into the virtualenv once it is complete and verified.
-READY_MARKER = ".interop-ready"
-# Seconds allowed for creating the virtualenv and for the pip install.
-VENV_TIMEOUT = 120.0
-PIP_TIMEOUT = 600.0
+_DIR_VARIABLES = {PEER_VERSION: "RQ_PEER_DIR", PEER_116_VERSION: "RQ_PEER_116_DIR", PEER_30_VERSION: "RQ_PEER_30_DIR"}
 # Default limit for one peer snippet or CLI call.
 RUN_TIMEOUT = 60.0
+# What upstream's burst worker logs once it has nothing left to do, and the seconds it
+# then gets to exit before it counts as hung.
+FINISHED_MARKERS = ("done, quitting",)
+EXIT_GRACE = 5.0
 # Prefix of the line a peer snippet prints with ``emit(...)``; run_peer_json decodes it.
 EMIT_PREFIX = "@@interop@@ "
 # Environment variable through which snippets receive the Redis URL.
 REDIS_URL_VAR = "INTEROP_REDIS_URL"
-# Variables that could make the peer interpreter import something from this repository.
-_SCRUBBED_VARS = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV", "PYTHONSAFEPATH")
 
 # Put in front of every snippet: imports upstream rq, checks it is the peer's copy, and
 # provides ``conn``, ``REDIS_URL`` and ``emit``.
@@ -69,9 +65,8 @@ def emit(value):
     print({EMIT_PREFIX!r} + json.dumps(value, default=str), flush=True)
 """
 
-
-class PeerUnavailable(RuntimeError):
-    """The peer virtualenv could not be built; the message is the installer's last line."""
+# Raised when a peer's virtualenv cannot be built.
+PeerUnavailable = venvs.VenvUnavailable
 
 
 class PeerError(AssertionError):
@@ -79,102 +74,33 @@ class PeerError(AssertionError):
 
 
 def peer_dir(version: str = PEER_VERSION) -> Path:
-    default = REPO_ROOT / ".peer" / f"rq-{version}"
+    default = venvs.peer_root() / f"rq-{version}"
     return Path(os.environ.get(_DIR_VARIABLES.get(version, ""), "") or default).resolve()
 
 
 def peer_python(directory: Optional[Path] = None, version: str = PEER_VERSION) -> Path:
-    return (directory or peer_dir(version)) / "bin" / "python"
+    return venvs.venv_python(directory or peer_dir(version))
 
 
-def redis_requirement() -> str:
-    """``redis==<version installed here>``, so both sides speak through the same client."""
-    try:
-        return f"redis=={metadata.version('redis')}"
-    except metadata.PackageNotFoundError:
-        return "redis"
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
-
-
-def _build_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_VARS}
-    env["PYTHONNOUSERSITE"] = "1"
-    return env
-
-
-def _is_ready(directory: Path) -> bool:
-    return (directory / READY_MARKER).is_file() and peer_python(directory).exists()
-
-
-@contextlib.contextmanager
-def _build_lock(directory: Path) -> Iterator[None]:
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with open(directory.parent / f".{directory.name}.lock", "w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
-
-
-def _run_step(cmd: Sequence[str], timeout: float, what: str) -> None:
-    try:
-        proc = subprocess.run(
-            list(cmd), capture_output=True, text=True, timeout=timeout, env=_build_env(), cwd=tempfile.gettempdir()
-        )
-    except subprocess.TimeoutExpired:
-        raise PeerUnavailable(f"{what} took longer than {timeout:.0f}s") from None
-    except OSError as exc:
-        raise PeerUnavailable(f"{what} could not start: {exc}") from None
-    if proc.returncode != 0:
-        raise PeerUnavailable(f"{what} failed: {_last_line(proc.stderr or proc.stdout)}")
+def peer_spec(version: str = PEER_VERSION) -> venvs.VenvSpec:
+    """Upstream ``rq==version`` with the dependencies its lock file pins."""
+    return venvs.VenvSpec(
+        directory=peer_dir(version),
+        what=f"upstream rq {version}",
+        installs=((f"rq=={version}",),),
+        lock=f"peer-rq-{version}",
+        check=f"import rq, sys; sys.exit(rq.__version__ != {version!r})",
+    )
 
 
 def ensure_peer(version: str = PEER_VERSION) -> Path:
     """Build the virtualenv of peer ``version`` if needed; return its python. Raises PeerUnavailable."""
-    directory = peer_dir(version)
-    if _is_ready(directory):
-        return peer_python(directory)
-    with _build_lock(directory):
-        if _is_ready(directory):  # another process finished it while we waited
-            return peer_python(directory)
-        shutil.rmtree(directory, ignore_errors=True)
-        python = peer_python(directory)
-        try:
-            _run_step([sys.executable, "-m", "venv", str(directory)], VENV_TIMEOUT, "creating the peer virtualenv")
-            _run_step(
-                [
-                    str(python),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    f"rq=={version}",
-                    redis_requirement(),
-                ],
-                PIP_TIMEOUT,
-                f"pip install rq=={version}",
-            )
-            _run_step(
-                [str(python), "-s", "-c", f"import rq, sys; sys.exit(rq.__version__ != {version!r})"],
-                VENV_TIMEOUT,
-                "checking the peer rq version",
-            )
-        except PeerUnavailable:
-            shutil.rmtree(directory, ignore_errors=True)
-            raise
-        (directory / READY_MARKER).write_text(f"rq=={version} {redis_requirement()}\n")
-    return python
+    return venvs.ensure(peer_spec(version))
 
 
 def peer_env(redis_url: Optional[str] = None, extra: Optional[dict[str, str]] = None) -> dict[str, str]:
     """Environment for peer processes: only the job-functions folder on PYTHONPATH."""
-    env = _build_env()
+    env = venvs.clean_environment()
     env["PYTHONPATH"] = str(JOBS_DIR)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
@@ -229,12 +155,51 @@ def peer_rq_cli(
 def _run(
     cmd: list[str], redis_url: Optional[str], cwd: str, timeout: float, what: str
 ) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=peer_env(redis_url))
-    except subprocess.TimeoutExpired as exc:
-        raise PeerError(
-            f"{what} did not finish within {timeout:.0f}s\n{describe_output(exc.stdout, exc.stderr)}"
-        ) from None
+    """Run ``cmd`` to completion; a process that hangs is killed, and its output shown.
+
+    A burst worker that has logged its last line (``FINISHED_MARKERS``) but is still running
+    ``EXIT_GRACE`` seconds later is hung on its way out: it is killed then, not at ``timeout``.
+    """
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(
+            cmd, cwd=cwd, env=peer_env(redis_url), stdout=out, stderr=err, text=True, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        finished_at: Optional[float] = None
+        problem = ""
+        while process.poll() is None:
+            now = time.monotonic()
+            if finished_at is None and _says_finished(err):
+                finished_at = now
+            if finished_at is not None and now - finished_at > EXIT_GRACE:
+                problem = f"{what} finished its work but did not exit within {EXIT_GRACE:.0f}s"
+            elif now > deadline:
+                problem = f"{what} did not finish within {timeout:.0f}s"
+            if problem:
+                _kill_group(process)
+                break
+            time.sleep(0.05)
+        stdout, stderr = _read(out), _read(err)
+    if problem:
+        raise PeerError(f"{problem}\n{describe_output(stdout, stderr)}")
+    return subprocess.CompletedProcess(cmd, process.returncode, stdout, stderr)
+
+
+def _says_finished(stream: IO[str]) -> bool:
+    text = _read(stream)
+    return any(marker in text for marker in FINISHED_MARKERS)
+
+
+def _read(stream: IO[str]) -> str:
+    stream.flush()
+    stream.seek(0)
+    return stream.read()
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def run_peer_json(script: str, redis_url: str, timeout: float = RUN_TIMEOUT, version: str = PEER_VERSION) -> Any:

@@ -1,15 +1,12 @@
 """The tools RQ users already run (rq-dashboard, django-rq, sentry-sdk) in a cached virtualenv.
 
-The virtualenv lives in ``<repo>/.peer/tools/`` (override with ``RQ_TOOLS_DIR``). It holds
-this repository's ``rq`` as an editable install, the tools at pinned versions installed with
-``--no-deps`` (so pip never gets a chance to swap our ``rq`` for upstream's), and the tools'
-other dependencies installed explicitly. While building, pip is also asked to resolve the
-tools with their declared dependencies in a dry run; the report it writes shows whether a
-plain ``pip install <tool>`` would replace our ``rq``.
-
-As in ``peer.py``, the build runs once under a file lock and is marked complete only after
-an import check; a half-built directory is removed and rebuilt. The marker records what was
-installed, so changing a pinned version rebuilds the virtualenv.
+The virtualenv lives in ``<repo>/.peer/tools/`` (override with ``RQ_TOOLS_DIR``) and is built
+by ``tests.venvs`` from the lock ``requirements/tools.txt``. It holds this repository's ``rq``
+as an editable install, the tools installed with ``--no-deps`` (so pip never gets a chance to
+swap our ``rq`` for upstream's), and the tools' other dependencies installed explicitly.
+While building, pip is also asked to resolve the tools with their declared dependencies in
+a dry run; the report it writes shows whether a plain ``pip install <tool>`` would replace
+our ``rq``.
 
 The module also holds what the tool tests share: background processes that are always
 stopped, free ports, bounded waits for HTTP servers, and a logged-in Django admin client.
@@ -24,45 +21,36 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from html.parser import HTMLParser
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional
 
 import pytest
 
+from tests import venvs
 from tests.interop import peer
 
-RQ_DASHBOARD_VERSION = "0.9.0"
-DJANGO_RQ_VERSION = "4.2.0"
-# Fallback when sentry-sdk is not installed next to the test suite.
-DEFAULT_SENTRY_SDK_VERSION = "2.75.0"
-# What the tools need besides ``rq``, pinned so every build tests the same thing.
+# The tools, and what they need besides ``rq``; versions come from requirements/tools.txt.
 # rq-dashboard 0.9.0 imports ``six`` without declaring it; selenium drives Chromium.
+TOOLS = ("rq-dashboard", "django-rq", "sentry-sdk")
 TOOL_DEPENDENCIES = (
-    "Flask==3.1.3",
-    "arrow==1.4.0",
-    "redis-sentinel-url==1.0.1",
-    "six==1.17.0",
-    "Django==5.2.19",
-    "urllib3>=1.26.11",
+    "Flask",
+    "arrow",
+    "redis-sentinel-url",
+    "six",
+    "Django",
+    "urllib3",
     "certifi",
-    "selenium==4.51.0",
+    "selenium",
 )
-DEFAULT_TOOLS_DIR = peer.REPO_ROOT / ".peer" / "tools"
-READY_MARKER = ".tools-ready"
+LOCK = "tools"
 # pip's report of a full dependency resolution of the tools (``pip install --dry-run``).
 RESOLUTION_REPORT = "tools-resolution.json"
-# Seconds allowed for creating the virtualenv and for each pip step.
-VENV_TIMEOUT = 120.0
-PIP_TIMEOUT = 600.0
 
 # Seconds a test waits for a server to answer, or for a process to exit after a signal.
 SERVER_START_TIMEOUT = 30.0
@@ -78,109 +66,48 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser")
 CHROMEDRIVER_NAME = "chromedriver"
 
 
-def sentry_sdk_version() -> str:
-    """The sentry-sdk installed next to the tests, so both environments test the same release."""
-    try:
-        return metadata.version("sentry-sdk")
-    except metadata.PackageNotFoundError:
-        return DEFAULT_SENTRY_SDK_VERSION
-
-
-def tool_requirements() -> list[str]:
-    return [
-        f"rq-dashboard=={RQ_DASHBOARD_VERSION}",
-        f"django-rq=={DJANGO_RQ_VERSION}",
-        f"sentry-sdk=={sentry_sdk_version()}",
-    ]
-
-
 def tools_dir() -> Path:
-    return Path(os.environ.get("RQ_TOOLS_DIR") or DEFAULT_TOOLS_DIR).resolve()
+    return Path(os.environ.get("RQ_TOOLS_DIR") or venvs.peer_root() / "tools").resolve()
 
 
 def tools_python(directory: Optional[Path] = None) -> Path:
-    return (directory or tools_dir()) / "bin" / "python"
+    return venvs.venv_python(directory or tools_dir())
 
 
-def _marker_text() -> str:
-    lines = [f"rq -e {peer.REPO_ROOT}", peer.redis_requirement(), *tool_requirements(), *TOOL_DEPENDENCIES]
-    return "\n".join(lines) + "\n"
-
-
-def _is_ready(directory: Path) -> bool:
-    marker = directory / READY_MARKER
-    return marker.is_file() and marker.read_text() == _marker_text() and tools_python(directory).exists()
-
-
-def ensure_tools() -> Path:
-    """Build the tools virtualenv if needed; return its python. Raises ``peer.PeerUnavailable``."""
+def tools_spec() -> venvs.VenvSpec:
+    """This repository's rq (editable), the tools without their own dependencies (so pip never
+    swaps our rq for upstream's), then those dependencies, all held to the tools lock."""
     directory = tools_dir()
-    if _is_ready(directory):
-        return tools_python(directory)
-    with peer._build_lock(directory):
-        if _is_ready(directory):  # another process finished it while we waited
-            return tools_python(directory)
-        shutil.rmtree(directory, ignore_errors=True)
-        try:
-            _build(directory)
-        except peer.PeerUnavailable:
-            shutil.rmtree(directory, ignore_errors=True)
-            raise
-        (directory / READY_MARKER).write_text(_marker_text())
-    return tools_python(directory)
-
-
-def _build(directory: Path) -> None:
-    python = str(tools_python(directory))
-    pip = [python, "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    _run_step([sys.executable, "-m", "venv", str(directory)], VENV_TIMEOUT, "creating the tools virtualenv")
-    _run_step(
-        [*pip, "install", "-e", str(peer.REPO_ROOT), peer.redis_requirement()],
-        PIP_TIMEOUT,
-        "pip install -e <this repository>",
-    )
-    tools = tool_requirements()
-    _run_step([*pip, "install", "--no-deps", *tools], PIP_TIMEOUT, f"pip install --no-deps {' '.join(tools)}")
-    _run_step([*pip, "install", *TOOL_DEPENDENCIES], PIP_TIMEOUT, "pip install of the tools' dependencies")
-    # ``sentry-sdk[rq]`` adds the integration's own ``rq`` requirement to the resolution.
-    resolved = [*tools[:-1], f"sentry-sdk[rq]=={sentry_sdk_version()}"]
-    _run_step(
-        [*pip, "install", "--dry-run", "--report", str(directory / RESOLUTION_REPORT), *resolved],
-        PIP_TIMEOUT,
-        "pip install --dry-run of the tools with their dependencies",
-    )
+    # ``sentry-sdk[rq]`` adds the integration's own ``rq`` requirement, where it declares one.
+    resolved = [*TOOLS[:-1], "sentry-sdk[rq]"]
     # django_rq reads Django settings on import, so it is only located here.
     check = (
         "import importlib.util, os, sys, rq, rq_dashboard.web, sentry_sdk, selenium, django\n"
         "assert importlib.util.find_spec('django_rq')\n"
         f"sys.exit(not os.path.realpath(rq.__file__).startswith({str(peer.REPO_ROOT)!r}))\n"
     )
-    _run_step([python, "-s", "-c", check], VENV_TIMEOUT, "checking that the tools import this repository's rq")
+    return venvs.VenvSpec(
+        directory=directory,
+        what="the tools virtualenv",
+        installs=(
+            ("-e", str(peer.REPO_ROOT)),
+            ("--no-deps", *TOOLS),
+            TOOL_DEPENDENCIES,
+            ("--dry-run", "--report", str(directory / RESOLUTION_REPORT), *resolved),
+        ),
+        lock=LOCK,
+        check=check,
+    )
 
 
-def _error_line(output: str) -> str:
-    """pip's last ``ERROR:`` line (its own summary lines come after the real cause), else the last line."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("ERROR:")]
-    return (errors or lines or ["no output"])[-1]
-
-
-def _run_step(cmd: Sequence[str], timeout: float, what: str) -> None:
-    try:
-        proc = subprocess.run(
-            list(cmd), capture_output=True, text=True, timeout=timeout, env=peer._build_env(), cwd=tempfile.gettempdir()
-        )
-    except subprocess.TimeoutExpired:
-        raise peer.PeerUnavailable(f"{what} took longer than {timeout:.0f}s") from None
-    except OSError as exc:
-        raise peer.PeerUnavailable(f"{what} could not start: {exc}") from None
-    if proc.returncode != 0:
-        raise peer.PeerUnavailable(f"{what} failed: {_error_line(proc.stderr + proc.stdout)}")
+def ensure_tools() -> Path:
+    """Build the tools virtualenv if needed; return its python. Raises ``peer.PeerUnavailable``."""
+    return venvs.ensure(tools_spec())
 
 
 def tools_env(extra: Optional[dict[str, str]] = None) -> dict[str, str]:
     """Environment for processes of the tools virtualenv: only the job-functions folder on PYTHONPATH."""
-    env = peer._build_env()
+    env = venvs.clean_environment()
     env["PYTHONPATH"] = str(peer.JOBS_DIR)
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
