@@ -112,6 +112,8 @@ class VenvSpec:
     check: str
     # Extra text for the marker, for inputs the installs do not show (a source tree's path).
     marker_extra: tuple[str, ...] = field(default=())
+    # The oldest Python the installs support; an older running Python builds with another.
+    min_python: tuple[int, int] = (3, 9)
 
     def marker_text(self) -> str:
         lines = [" ".join(args) for args in self.installs] + list(self.marker_extra)
@@ -149,10 +151,11 @@ def ensure(spec: VenvSpec) -> Path:
             return venv_python(spec.directory)
         shutil.rmtree(spec.directory, ignore_errors=True)
         python = str(venv_python(spec.directory))
-        constraints = constraint_args(spec.lock)
         print(f"building {spec.directory} ({spec.what})", file=sys.stderr, flush=True)
         try:
-            run_step([sys.executable, "-m", "venv", str(spec.directory)], VENV_TIMEOUT, f"creating {spec.what}")
+            constraints = constraint_args(spec.lock)
+            base = base_python(spec.min_python)
+            run_step([base, "-m", "venv", str(spec.directory)], VENV_TIMEOUT, f"creating {spec.what}")
             for args in spec.installs:
                 pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *constraints]
                 run_step([*pip, *args], PIP_TIMEOUT, f"pip install {' '.join(args)}")
@@ -162,6 +165,20 @@ def ensure(spec: VenvSpec) -> Path:
             raise
         (spec.directory / READY_MARKER).write_text(spec.marker_text())
     return venv_python(spec.directory)
+
+
+def base_python(minimum: tuple[int, int]) -> str:
+    """This interpreter if it is new enough, else the first ``python3.N`` on PATH that is.
+
+    The locks are resolved for Python 3.11 (what CI runs), so it is preferred.
+    """
+    if sys.version_info[:2] >= minimum:
+        return sys.executable
+    for minor in (11, 12, 13, 10):
+        found = shutil.which(f"python3.{minor}")
+        if found and (3, minor) >= minimum:
+            return found
+    raise VenvUnavailable(f"needs Python {minimum[0]}.{minimum[1]} or newer, and none was found on PATH")
 
 
 def run_step(cmd: Sequence[str], timeout: float, what: str) -> None:

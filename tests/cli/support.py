@@ -117,7 +117,7 @@ def parse_envelope(body: bytes) -> list[tuple[dict, bytes]]:
 
 
 class SentryCollector:
-    """A local HTTP server that accepts Sentry envelopes and keeps their events."""
+    """A local HTTP server that accepts Sentry envelopes (and 1.x store requests) and keeps their events."""
 
     def __init__(self) -> None:
         self.events: list[dict] = []
@@ -131,9 +131,12 @@ class SentryCollector:
                     body = gzip.decompress(body)
                 elif encoding == "deflate":
                     body = zlib.decompress(body)
-                for header, payload in parse_envelope(body):
-                    if header.get("type") == "event":
-                        collector.events.append(json.loads(payload))
+                if self.path.rstrip("/").endswith("/store"):  # sentry-sdk 1.x posts an event alone
+                    collector.events.append(json.loads(body))
+                else:
+                    for header, payload in parse_envelope(body):
+                        if header.get("type") == "event":
+                            collector.events.append(json.loads(payload))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()

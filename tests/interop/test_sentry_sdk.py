@@ -1,9 +1,9 @@
 """sentry-sdk's own RQ integration on this package, with sentry-sdk 3.x and 2.x.
 
-Every test runs with two interpreters (see ``sentry_env.py``): ``sentry3``, this
-environment's (sentry-sdk 3.x from the dev lock), and ``sentry2``, a cached virtualenv with
-sentry-sdk 2.x from ``requirements/sentry2.txt`` and this repository's rq; each checks the
-sentry-sdk major version the run reported. Most run ``drivers/sentry_worker.py``, which
+Every test runs with two interpreters (see ``sentry_env.py``): ``sentry3`` (sentry-sdk 3.x
+from the dev lock; this environment's own interpreter when it has 3.x) and ``sentry2``
+(sentry-sdk 2.x from ``requirements/sentry2.txt``), each with this repository's rq; each
+checks the sentry-sdk major version the run reported. Most run ``drivers/sentry_worker.py``, which
 initialises the SDK with ``RqIntegration`` and a transport that writes every envelope item
 to a file, enqueues jobs and runs a burst worker:
 
@@ -62,14 +62,12 @@ ENQUEUE_SIDE = "enqueue-side"
 
 @pytest.fixture(scope="session", params=list(sentry_env.GENERATIONS))
 def sdk(request: pytest.FixtureRequest) -> tuple[str, Path]:
-    """``(generation, python)``: ``sentry3`` is this interpreter, ``sentry2`` the cached virtualenv."""
+    """``(generation, python)``: the interpreter with that sentry-sdk generation."""
     generation = request.param
-    if generation == "sentry3":
-        pytest.importorskip("sentry_sdk", reason="sentry-sdk is not installed (pip install 'rq[sentry]')")
     try:
         return generation, sentry_env.interpreter(generation)
     except venvs.VenvUnavailable as exc:
-        venvs.unavailable(f"the sentry-sdk 2.x virtualenv is not available: {exc}")
+        venvs.unavailable(f"the {generation} virtualenv is not available: {exc}")
 
 
 def driver_env(generation: str, extra: Optional[dict[str, str]] = None) -> dict[str, str]:

@@ -97,6 +97,7 @@ def tools_spec() -> venvs.VenvSpec:
         ),
         lock=LOCK,
         check=check,
+        min_python=(3, 10),  # Django 5.2
     )
 
 
