@@ -30,6 +30,10 @@ TEST_REQUIRES = [
     *METRICS_REQUIRES,
 ]
 DOCS_REQUIRES = ["mkdocs-material>=9"]
+# Where the repository lives. Its public address appears nowhere in the project yet (the
+# docs write it as <repo-url>): this is a placeholder in a reserved, never-resolving
+# domain; set it when the repository is published and every Project-URL follows.
+REPO_URL = "https://example.invalid/rq-resilient"
 
 setup(
     name="rq",
@@ -39,7 +43,15 @@ setup(
     ),
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
-    license="BSD-2-Clause",
+    author="The RQ (resilient) contributors",
+    project_urls={
+        "Documentation": f"{REPO_URL}/blob/main/docs/index.md",
+        "Changelog": f"{REPO_URL}/blob/main/CHANGES.md",
+        "Source": REPO_URL,
+        "Issues": f"{REPO_URL}/issues",
+    },
+    # Written as License-Expression (PEP 639); needs setuptools 77.0.3+ (pyproject.toml).
+    license_expression="BSD-2-Clause",
     license_files=["LICENSE"],
     packages=find_packages(include=["rq", "rq.*"]),
     package_data={"rq": ["py.typed"]},

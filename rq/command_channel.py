@@ -71,7 +71,7 @@ class CommandChannel:
         self.worker = worker
         self.handler = handler
         self.check_interval = check_interval
-        self.outage = Outage(logger, f"Worker {worker.key}", "command channel (Pub/Sub)")
+        self.outage = Outage(logger, f"Worker {worker.name}", "command channel (Pub/Sub)")
         self.backoff = Backoff(LISTENER_BACKOFF_INITIAL, LISTENER_BACKOFF_MAX)
         self.bad_messages = 0
         self.listener_errors = 0
@@ -130,7 +130,7 @@ class CommandChannel:
         try:
             self.handler(self.worker, event, exc)
         except Exception:
-            logger.warning("Worker %s: command channel handler failed on %s", self.worker.key, event, exc_info=True)
+            logger.warning("Worker %s: command channel handler failed on %s", self.worker.name, event, exc_info=True)
 
     # ---- the listener's exception handler ---------------------------------------------
 
@@ -140,7 +140,7 @@ class CommandChannel:
         """Called by the listener thread for anything its loop raised; never raises itself."""
         if stop.is_set():
             # The listener is being stopped, and its connection may be closed under its read.
-            logger.debug("Worker %s: command listener stopping: %r", self.worker.key, exc)
+            logger.debug("Worker %s: command listener stopping: %r", self.worker.name, exc)
             return
         if is_redis_error(exc):
             self.outage.failed(exc)
@@ -153,7 +153,7 @@ class CommandChannel:
         if isinstance(exc, NoPermissionError):
             self._subscription_refused(exc)
         else:
-            logger.error("Worker %s: error in the command listener (it keeps serving)", self.worker.key, exc_info=exc)
+            logger.error("Worker %s: error in the command listener (it keeps serving)", self.worker.name, exc_info=exc)
         self._notify(LISTENER_ERROR, exc)
 
     def _subscription_refused(self, exc: NoPermissionError) -> None:
@@ -165,13 +165,13 @@ class CommandChannel:
                 "Worker %s: Redis refused to subscribe to %s (%s): commands (shutdown, kill-horse, stop-job) "
                 "will not reach this worker until its user may use the channel ('&rq:pubsub:*') and the "
                 "'subscribe' command",
-                self.worker.key,
+                self.worker.name,
                 self.worker.pubsub_channel_name,
                 exc,
             )
         else:
             logger.debug(
-                "Worker %s: subscription to %s still refused", self.worker.key, self.worker.pubsub_channel_name
+                "Worker %s: subscription to %s still refused", self.worker.name, self.worker.pubsub_channel_name
             )
 
     def _reconnect(self, pubsub: "PubSub") -> None:
@@ -185,7 +185,7 @@ class CommandChannel:
             self.outage.failed(exc)
             return
         except Exception as exc:  # pragma: no cover - defensive: never let the listener die
-            logger.warning("Worker %s: reconnecting the command listener failed: %s", self.worker.key, exc)
+            logger.warning("Worker %s: reconnecting the command listener failed: %s", self.worker.name, exc)
             return
         if self.outage.active:
             # redis-py had reconnected already (no on_connect now): the channel is back all the same.
@@ -226,7 +226,7 @@ class CommandChannel:
 
     def bad_message(self, exc: BaseException) -> None:
         self.bad_messages += 1
-        logger.warning("Worker %s: ignoring a malformed command: %s", self.worker.key, exc)
+        logger.warning("Worker %s: ignoring a malformed command: %s", self.worker.name, exc)
         self._notify(BAD_MESSAGE, exc)
 
     # ---- the watchdog -------------------------------------------------------------------
@@ -263,7 +263,7 @@ class CommandChannel:
             try:
                 self.check()
             except Exception:  # the watchdog must outlive anything a check runs into
-                logger.debug("Worker %s: command channel check failed", self.worker.key, exc_info=True)
+                logger.debug("Worker %s: command channel check failed", self.worker.name, exc_info=True)
 
     def _subscriber_count(self) -> int:
         subscribers = self.worker.connection.pubsub_numsub(self.worker.pubsub_channel_name)
@@ -271,7 +271,7 @@ class CommandChannel:
 
     def _restart_listener(self, reason: str) -> str:
         self.listener_restarts += 1
-        logger.warning("Worker %s: %s; starting a new one", self.worker.key, reason)
+        logger.warning("Worker %s: %s; starting a new one", self.worker.name, reason)
         self.worker.resubscribe()
         self._notify(LISTENER_RESTARTED, None)
         self.publish_counters()
@@ -300,7 +300,7 @@ class CommandChannel:
                 self.refusal = None
                 logger.info(
                     "Worker %s: subscribed to %s; commands reach the worker",
-                    self.worker.key,
+                    self.worker.name,
                     self.worker.pubsub_channel_name,
                 )
             self.publish_counters()
@@ -316,7 +316,7 @@ class CommandChannel:
         self.resubscribes += 1
         logger.warning(
             "Worker %s: no subscriber on %s; the listener subscribes again",
-            self.worker.key,
+            self.worker.name,
             self.worker.pubsub_channel_name,
         )
         self._notify(RESUBSCRIBED, None)

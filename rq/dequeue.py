@@ -406,7 +406,7 @@ class Dequeuer:
             # The hash expired (job ttl) or was deleted: nothing to run.
             if in_intermediate:
                 self.connection.lrem(queue.intermediate_queue_key, 1, job_id)
-            logger.debug("Worker %s: skipping job %s, its hash is gone", self.key, job_id)
+            logger.debug("Worker %s: skipping job %s, its hash is gone", self.name, job_id)
             return None
         job_class, serializer = self._job_class_for(queue)
         job = job_class(job_id, connection=self.connection, serializer=serializer)
@@ -444,14 +444,14 @@ class Dequeuer:
         from .job_lifecycle import fail_unreadable_job
 
         reason = f"Job {job_id} could not be read from Redis: {type(exc).__name__}: {exc}"
-        logger.warning("Worker %s: %s; moved it to the failed registry", self.key, reason)
+        logger.warning("Worker %s: %s; moved it to the failed registry", self.name, reason)
         try:
             fail_unreadable_job(queue, job_id, reason, execution_id)
         except ReadOnlyError:
             raise  # a failover: handled as an outage
         except ResponseError as error:
             # One write of the transaction was refused (a key of the wrong type...); the others were made.
-            logger.warning("Worker %s: recording job %s as failed was incomplete: %s", self.key, job_id, error)
+            logger.warning("Worker %s: recording job %s as failed was incomplete: %s", self.name, job_id, error)
 
     def recover_pending_start(self) -> None:
         """After Redis came back: a job this worker took but never received goes back to its queue.
@@ -475,7 +475,7 @@ class Dequeuer:
         if claimed and not returned and return_to_queue(queues[0], claimed):
             returned.append((queues[0], claimed))
         for queue, job_id in returned:
-            logger.info("Worker %s: put job %s back on %s (its start was cut off)", self.key, job_id, queue.name)
+            logger.info("Worker %s: put job %s back on %s (its start was cut off)", self.name, job_id, queue.name)
         self._pending_start = None  # only once the look succeeded: until then it is retried
 
     def _blocking_move(self, queue: Queue, timeout: float) -> Optional[tuple[Job, Queue]]:
@@ -531,7 +531,7 @@ class Dequeuer:
             self._redis_ok()
             if found == "suspended":
                 if timeout is None:
-                    logger.info("Worker %s: suspended in burst mode, exiting", self.key)
+                    logger.info("Worker %s: suspended in burst mode, exiting", self.name)
                     return None
                 self.check_for_suspension(burst=False)
                 continue

@@ -1,6 +1,6 @@
 """Prometheus metrics of a worker, served at ``GET /metrics``.
 
-Needs the optional ``prometheus_client`` package (``pip install 'rq[metrics]'``). Each
+Needs the optional ``prometheus_client`` package (``pip install prometheus_client``). Each
 worker gets a ``CollectorRegistry`` of its own, so several workers in one process (or an
 application's own metrics) never clash.
 
@@ -39,7 +39,7 @@ logger = logging.getLogger("rq.worker")
 # Upper bounds (seconds) of the job duration histogram: from quick jobs to hour-long ones.
 JOB_DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
-MISSING_CLIENT = "Prometheus metrics need the prometheus_client package: pip install 'rq[metrics]'"
+MISSING_CLIENT = "Prometheus metrics need the prometheus_client package: pip install prometheus_client"
 
 # Job events of the worker, and the outcome each one records.
 _OUTCOMES = {"job_finished": "finished", "job_failed": "failed", "job_retried": "retried", "job_stopped": "stopped"}

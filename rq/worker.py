@@ -236,7 +236,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         self._last_heartbeat_at = 0.0
         self._dequeue_strategy = DequeueStrategy.DEFAULT
         self._supports_blmove: Optional[bool] = None
-        self.connection_outage = Outage(logger, f"Worker {self.key}", "Redis connection")
+        self.connection_outage = Outage(logger, f"Worker {self.name}", "Redis connection")
         self._backoff = Backoff()
         self.command_channel = CommandChannel(self, handler=self.command_channel_handler)
         if prepare_for_work:
@@ -325,7 +325,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
             try:
                 listener(event, self, **details)
             except Exception:
-                logger.warning("Worker %s: a listener failed on %s", self.key, event, exc_info=True)
+                logger.warning("Worker %s: a listener failed on %s", self.name, event, exc_info=True)
 
     def procline(self, message: str) -> None:
         if _setproctitle is not None:
@@ -385,7 +385,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
                 except SystemExit:
                     raise
                 except Exception as exc:
-                    logger.error("Worker %s: found an unhandled exception, quitting...", self.key, exc_info=True)
+                    logger.error("Worker %s: found an unhandled exception, quitting...", self.name, exc_info=True)
                     self.fatal_error = exc
                     break
         finally:
@@ -407,7 +407,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
             if queue is not None and return_to_queue(queue, job.id, execution.id if execution else ""):
                 logger.info(
                     "Worker %s: put job %s back on %s (it could not start during the outage)",
-                    self.key,
+                    self.name,
                     job.id,
                     queue.name,
                 )
@@ -447,7 +447,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         try:
             self.subscribe()
         except REDIS_ERRORS as exc:
-            logger.warning("Worker %s: could not subscribe to commands yet (%s); will retry", self.key, exc)
+            logger.warning("Worker %s: could not subscribe to commands yet (%s); will retry", self.name, exc)
         self.command_channel.start_watchdog()
         logger.info("*** Listening on %s...", ", ".join(self.queue_names()))
 
@@ -460,7 +460,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         try:
             self.register_death()
         except REDIS_ERRORS as exc:
-            logger.warning("Worker %s: could not register death (%s); the record will expire", self.key, exc)
+            logger.warning("Worker %s: could not register death (%s); the record will expire", self.name, exc)
         while self._http_endpoints:
             self._http_endpoints.pop().close()
 
@@ -475,16 +475,16 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         if not is_suspended(self.connection):
             return False
         if burst:
-            logger.info("Worker %s: suspended in burst mode, exiting", self.key)
+            logger.info("Worker %s: suspended in burst mode, exiting", self.name)
             return True
-        logger.warning("Worker %s: suspended, run `rq resume` to resume", self.key)
+        logger.warning("Worker %s: suspended, run `rq resume` to resume", self.name)
         self.set_state(WorkerStatus.SUSPENDED)
         while not self._stop_requested and is_suspended(self.connection):
             self.last_loop_at = time.monotonic()
             self._heartbeat_if_due()
             self._stop_event.wait(SUSPENSION_POLL_INTERVAL)
         if not self._stop_requested:
-            logger.info("Worker %s: resuming", self.key)
+            logger.info("Worker %s: resuming", self.name)
             self.set_state(WorkerStatus.IDLE)
         return False
 
@@ -498,7 +498,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
     def clean_registries(self) -> None:
         maintained = run_maintenance(self.queues, exception_handlers=self._exc_handlers)
         if maintained:
-            logger.debug("Worker %s: maintained %s", self.key, ", ".join(maintained))
+            logger.debug("Worker %s: maintained %s", self.name, ", ".join(maintained))
 
     def _heartbeat_if_due(self) -> None:
         if time.monotonic() - self._last_heartbeat_at >= min(self.dequeue_timeout, 60):
@@ -516,7 +516,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
 
     def request_stop(self, signum: Any = None, frame: Any = None) -> None:
         """First SIGINT/SIGTERM: warm shutdown (finish the current job, then stop)."""
-        logger.info("Worker %s: warm shut down requested", self.key)
+        logger.info("Worker %s: warm shut down requested", self.name)
         self._stop_requested = True
         self._stop_event.set()
         self._shutdown_requested_at = time.monotonic()
@@ -532,15 +532,15 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
             except REDIS_ERRORS:
                 pass
             logger.info(
-                "Worker %s: stopping after the current job is done (press Ctrl+C again for a cold shutdown)", self.key
+                "Worker %s: stopping after the current job is done (press Ctrl+C again for a cold shutdown)", self.name
             )
 
     def request_force_stop(self, signum: Any = None, frame: Any = None) -> None:
         """Second signal: cold shutdown (kill the running job, record it failed, exit)."""
         if self._shutdown_requested_at and time.monotonic() - self._shutdown_requested_at < COLD_SHUTDOWN_MIN_DELAY:
-            logger.debug("Worker %s: ignoring a second signal so soon after the first", self.key)
+            logger.debug("Worker %s: ignoring a second signal so soon after the first", self.name)
             return
-        logger.warning("Worker %s: cold shut down", self.key)
+        logger.warning("Worker %s: cold shut down", self.name)
         self.handle_cold_shutdown()
         raise SystemExit()
 
@@ -555,7 +555,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
                 job, queue, exc_string="Worker was shut down (cold shutdown) while the job was running"
             )
         except Exception:
-            logger.exception("Worker %s: could not record job %s as failed", self.key, job.id)
+            logger.exception("Worker %s: could not record job %s as failed", self.name, job.id)
 
     # ---- the command channel ------------------------------------------------------------------------
 
@@ -568,7 +568,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
             channel.handle_exception(exc, pubsub, thread, stop)
 
         with self._subscribe_lock:
-            logger.debug("Worker %s: subscribing to channel %s", self.key, self.pubsub_channel_name)
+            logger.debug("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
             pubsub = CommandPubSub(self.connection.connection_pool, ignore_subscribe_messages=True, channel=channel)
             try:
                 pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
@@ -599,7 +599,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
             self.command_channel.bad_message(exc)
             return
         name = command_name(payload)
-        logger.info("Worker %s: received command %s", self.key, payload.get("command"))
+        logger.info("Worker %s: received command %s", self.name, payload.get("command"))
         if name == "shutdown":
             self.handle_shutdown_command()
         elif name == "kill-horse":
@@ -607,7 +607,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         elif name == "stop-job":
             self.handle_stop_job_command(payload["job_id"])
         else:
-            logger.warning("Worker %s: unknown command %r ignored", self.key, payload.get("command"))
+            logger.warning("Worker %s: unknown command %r ignored", self.name, payload.get("command"))
 
     def handle_shutdown_command(self) -> None:
         """Warm shutdown, as if the worker received SIGINT."""
@@ -617,10 +617,10 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
             self.request_stop()
 
     def handle_kill_horse_command(self) -> None:
-        logger.info("Worker %s: no work horse to kill", self.key)
+        logger.info("Worker %s: no work horse to kill", self.name)
 
     def handle_stop_job_command(self, job_id: str) -> None:
-        logger.info("Worker %s: cannot stop job %s in this worker class", self.key, job_id)
+        logger.info("Worker %s: cannot stop job %s in this worker class", self.name, job_id)
 
     # ---- scheduler ---------------------------------------------------------------------------------
 

@@ -112,7 +112,7 @@ class HerokuWorker(Worker):
 
     def handle_warm_shutdown_request(self) -> None:
         if self.horse_pid:
-            logger.info("Worker %s: warning horse %s of the imminent shutdown", self.key, self.horse_pid)
+            logger.info("Worker %s: warning horse %s of the imminent shutdown", self.name, self.horse_pid)
             try:
                 os.kill(self.horse_pid, signal.SIGRTMIN)
             except OSError:

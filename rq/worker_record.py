@@ -115,7 +115,7 @@ class WorkerRecord:
 
     def register_birth(self) -> None:
         """Create the worker's record; refuse a name that a live worker already uses."""
-        logger.debug("Registering birth of worker %s", self.name)
+        logger.debug("Worker %s: registering birth", self.name)
         try:
             if self._name_taken():
                 raise ValueError(f"There exists an active worker named {self.name!r} already")
@@ -154,7 +154,7 @@ class WorkerRecord:
 
     def reregister(self) -> None:
         """Write the record again in full, e.g. after Redis restarted and lost it."""
-        logger.warning("Worker %s: registration was missing in Redis; registering again", self.key)
+        logger.warning("Worker %s: registration was missing in Redis; registering again", self.name)
         self.last_heartbeat = utcnow()
         self.write_record()
 
@@ -170,7 +170,7 @@ class WorkerRecord:
             self.ip_address = "unknown"
 
     def register_death(self) -> None:
-        logger.debug("Registering death of worker %s", self.name)
+        logger.debug("Worker %s: registering death", self.name)
         with self.connection.pipeline() as pipe:
             worker_registration.unregister(self, pipeline=pipe)
             pipe.hset(self.key, "death", format_ts(utcnow()))

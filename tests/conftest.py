@@ -1,9 +1,11 @@
 """Shared fixtures: one Redis server for the run, private servers on demand.
 
 The backend comes from the environment (see ``tests/redis_harness.py``): a private
-``redis-server`` by default, Docker containers with ``RQ_TEST_REDIS=docker``, or an
-existing server with ``REDIS_URL``. If none can be had, the run stops before the first
-test with one message saying how to get Redis.
+``redis-server`` by default, Docker containers with ``RQ_TEST_REDIS=docker`` (a local
+``redis-server`` if Docker is not usable, or an error with ``RQ_TEST_REDIS_STRICT=1``),
+or an existing server with ``REDIS_URL``. The header line ``redis: ...`` names it and
+its version. If none can be had, the run stops before the first test with one message
+saying how to get Redis.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tests.redis_harness import (
 
 _BACKEND = pytest.StashKey["Backend | None"]()
 _BACKEND_ERROR = pytest.StashKey["str | None"]()
+_SERVER_VERSION = pytest.StashKey["str | None"]()
 # Exit status of a run whose Redis server fails to start (pytest's "usage error").
 NO_REDIS_EXIT_STATUS = pytest.ExitCode.USAGE_ERROR
 
@@ -39,11 +42,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
+    """``redis: <where the servers come from>, Redis <version>`` (the version once preflight ran)."""
     backend = config.stash.get(_BACKEND, None)
-    return f"redis: {backend.description}" if backend else "redis: none available"
+    if backend is None:
+        return "redis: none available"
+    return backend.header(config.stash.get(_SERVER_VERSION, None))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    # Runs before the terminal reporter prints the header, so the header can name the version.
     config = session.config
     if config.option.collectonly:
         return
@@ -53,7 +60,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         if reporter is not None:
             reporter.write_line(f"WARNING: {backend.warning}", yellow=True, bold=True)
     try:
-        backend.preflight()
+        config.stash[_SERVER_VERSION] = backend.preflight()
     except RedisUnavailable as exc:
         # A UsageError ends the run before any test with exactly one "ERROR: ..." line.
         raise pytest.UsageError(str(exc)) from None

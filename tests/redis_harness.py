@@ -8,8 +8,10 @@ Three backends share one small interface (``start``, ``stop``, ``kill``, ``resta
 * :class:`ExternalRedis` wraps an existing server named by ``REDIS_URL``; it cannot be
   stopped, so tests that need to stop it are skipped.
 
-:func:`select_backend` picks one from the environment. Private servers never persist
-anything (``--save "" --appendonly no``), so a restart always comes back empty.
+:func:`select_backend` picks one from the environment. ``RQ_TEST_REDIS=docker`` falls
+back to a local ``redis-server`` when Docker is not usable, unless
+``RQ_TEST_REDIS_STRICT=1`` makes that an error. Private servers never persist anything
+(``--save "" --appendonly no``), so a restart always comes back empty.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import atexit
 import contextlib
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -54,6 +57,9 @@ DOCKER_IMAGE = os.environ.get("RQ_TEST_REDIS_IMAGE", "redis:7")
 DOCKER_TIMEOUT = 300.0
 # Label put on every test container so leftovers are easy to find and remove.
 DOCKER_LABEL = "rq-test-redis"
+# Set to 1 (true, yes) to fail the run instead of falling back to a local redis-server
+# when RQ_TEST_REDIS=docker and Docker is not usable: for CI jobs meant to test on Docker.
+STRICT_VARIABLE = "RQ_TEST_REDIS_STRICT"
 
 HOW_TO_GET_REDIS = (
     "No Redis server is available for the tests: install redis-server "
@@ -592,6 +598,16 @@ class ExternalRedis(BaseRedisServer):
         return f"<ExternalRedis {redact_url(self._url)}>"
 
 
+def redis_version(output: str) -> str | None:
+    """The version in ``redis-server --version`` output (``Redis server v=7.0.15 ...``)."""
+    match = re.search(r"\bv=(\S+)", output)
+    return match.group(1) if match else None
+
+
+def _strict(env: Mapping[str, str]) -> bool:
+    return env.get(STRICT_VARIABLE, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Backend:
     """Where the test suite gets its Redis servers from."""
@@ -601,6 +617,9 @@ class Backend:
     warning: str | None = None
     url: str | None = None
     binary: str | None = None
+    image: str | None = None
+    #: Why Docker was asked for (RQ_TEST_REDIS=docker) but not used.
+    docker_problem: str | None = None
 
     def shared_server(self) -> BaseRedisServer:
         """The server shared by the whole run (not started yet)."""
@@ -612,28 +631,54 @@ class Backend:
     def private_server(self, extra_args: Sequence[str] | None = None, **options: Any) -> BaseRedisServer:
         """A new server of this backend's kind that a test may stop and restart."""
         if self.kind == "docker":
+            if self.image is not None:
+                options.setdefault("image", self.image)
             return DockerRedisServer(extra_args, **options)
         binary = self.binary or redis_server_binary()
         if binary is None:
             raise RedisUnavailable(NEEDS_PRIVATE_SERVER)
         return RedisServer(extra_args, binary=binary, **options)
 
-    def preflight(self) -> None:
-        """Fail fast, with a clear message, if this backend cannot give a server."""
+    def preflight(self) -> str | None:
+        """Fail fast, with a clear message, if this backend cannot give a server.
+
+        Returns the Redis version the run will test against, when it can be found out.
+        """
         if self.kind == "external":
-            self.shared_server().start()
-        elif self.kind == "local":
-            assert self.binary is not None
+            server = self.shared_server()
+            server.start()
             try:
-                subprocess.run(
-                    [self.binary, "--version"],
-                    stdin=subprocess.DEVNULL,
-                    capture_output=True,
-                    check=True,
-                    timeout=30,
-                )
-            except (OSError, subprocess.SubprocessError) as exc:
-                raise RedisUnavailable(f"{self.binary} does not run: {exc}") from exc
+                with server._new_client(socket_timeout=5.0) as client:
+                    return str(client.info("server")["redis_version"])
+            except (redis.RedisError, KeyError):
+                return None  # INFO refused (ACL): the version stays unknown
+        if self.kind == "docker":
+            image = self.image or DOCKER_IMAGE
+            # Also pulls the image, so a missing one fails here rather than in the first test.
+            result = _docker("container", "run", "--rm", "--label", DOCKER_LABEL, image, "redis-server", "--version")
+            return redis_version(result.stdout)
+        assert self.binary is not None
+        try:
+            result = subprocess.run(
+                [self.binary, "--version"],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                check=True,
+                text=True,
+                timeout=30,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise RedisUnavailable(f"{self.binary} does not run: {exc}") from exc
+        return redis_version(result.stdout)
+
+    def header(self, version: str | None = None) -> str:
+        """The pytest header line: which Redis the run uses, and its version when known."""
+        line = f"redis: {self.description}"
+        if version:
+            line += f", Redis {version}"
+        if self.docker_problem:
+            line += f" (fallback: RQ_TEST_REDIS=docker but Docker is not usable: {self.docker_problem})"
+        return line
 
 
 def select_backend(
@@ -643,7 +688,8 @@ def select_backend(
     """Choose the backend from ``REDIS_URL``, ``RQ_TEST_REDIS`` and ``REDIS_SERVER_BIN``.
 
     ``REDIS_URL`` wins; ``RQ_TEST_REDIS=docker`` asks for containers and falls back to a
-    local ``redis-server`` (with a warning) when Docker is not usable. Raises
+    local ``redis-server`` (with a warning) when Docker is not usable, or raises
+    :class:`RedisUnavailable` instead when ``RQ_TEST_REDIS_STRICT=1``. Raises
     :class:`RedisUnavailable` with instructions when no Redis can be had.
     """
     env = os.environ if environ is None else environ
@@ -652,11 +698,17 @@ def select_backend(
         return Backend("external", f"existing server at {redact_url(url)} (REDIS_URL)", url=url)
 
     choice = env.get("RQ_TEST_REDIS", "").strip().lower() or "local"
-    warning = None
+    warning = problem = None
     if choice == "docker":
+        image = env.get("RQ_TEST_REDIS_IMAGE") or DOCKER_IMAGE
         problem = docker_check()
         if problem is None:
-            return Backend("docker", f"Docker containers from {DOCKER_IMAGE} (RQ_TEST_REDIS)")
+            return Backend("docker", f"Docker containers from image {image} (RQ_TEST_REDIS=docker)", image=image)
+        if _strict(env):
+            raise RedisUnavailable(
+                f"RQ_TEST_REDIS=docker and {STRICT_VARIABLE}={env[STRICT_VARIABLE]}, but Docker is not usable "
+                f"({problem}); start Docker, or unset {STRICT_VARIABLE} to fall back to a local redis-server"
+            )
         warning = f"RQ_TEST_REDIS=docker but Docker is not usable ({problem}); using a local redis-server instead"
     elif choice != "local":
         raise RedisUnavailable(f"RQ_TEST_REDIS={choice!r} is not supported; use 'local' or 'docker'")
@@ -669,4 +721,5 @@ def select_backend(
                 f"REDIS_SERVER_BIN={configured} is not an executable program; point it at redis-server or unset it"
             )
         raise RedisUnavailable(HOW_TO_GET_REDIS)
-    return Backend("local", f"private redis-server processes ({binary})", warning, binary=binary)
+    description = f"local redis-server binary {binary}, private processes"
+    return Backend("local", description, warning, binary=binary, docker_problem=problem)

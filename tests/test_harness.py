@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import redis
@@ -20,6 +25,7 @@ from tests.redis_harness import (
     find_free_port,
     redact_url,
     redis_server_binary,
+    redis_version,
     select_backend,
 )
 
@@ -235,3 +241,83 @@ def test_backend_explains_how_to_get_redis() -> None:
 def test_backend_rejects_unknown_choice() -> None:
     with pytest.raises(RedisUnavailable, match="not supported"):
         select_backend({"RQ_TEST_REDIS": "podman"})
+
+
+# Docker asked for with a Docker that cannot answer: a real daemon address with nothing behind it.
+UNUSABLE_DOCKER = {"RQ_TEST_REDIS": "docker", "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("value", ["1", "true", "yes"])
+def test_strict_mode_fails_instead_of_falling_back(value: str) -> None:
+    env = {"RQ_TEST_REDIS": "docker", "RQ_TEST_REDIS_STRICT": value, "PATH": os.environ.get("PATH", "")}
+    with pytest.raises(RedisUnavailable) as excinfo:
+        select_backend(env, docker_check=lambda: "no daemon")
+    message = str(excinfo.value)
+    assert "Docker is not usable (no daemon)" in message
+    assert f"RQ_TEST_REDIS_STRICT={value}" in message and "unset RQ_TEST_REDIS_STRICT" in message
+
+
+def test_strict_mode_uses_docker_when_it_works() -> None:
+    env = {"RQ_TEST_REDIS": "docker", "RQ_TEST_REDIS_STRICT": "1", "RQ_TEST_REDIS_IMAGE": "redis:7.4"}
+    backend = select_backend(env, docker_check=lambda: None)
+    assert backend.kind == "docker" and backend.image == "redis:7.4"
+    server = backend.private_server()
+    assert isinstance(server, DockerRedisServer) and server.image == "redis:7.4"
+    assert (
+        backend.header("7.4.1") == "redis: Docker containers from image redis:7.4 (RQ_TEST_REDIS=docker), Redis 7.4.1"
+    )
+
+
+@needs_local_binary
+def test_strict_mode_off_or_without_docker_changes_nothing() -> None:
+    path = os.environ.get("PATH", "")
+    fallback = select_backend(
+        {"RQ_TEST_REDIS": "docker", "RQ_TEST_REDIS_STRICT": "0", "PATH": path}, docker_check=lambda: "no daemon"
+    )
+    assert fallback.kind == "local" and fallback.docker_problem == "no daemon"
+    local = select_backend({"RQ_TEST_REDIS_STRICT": "1", "PATH": path}, docker_check=lambda: "no daemon")
+    assert local.kind == "local" and local.warning is None and local.docker_problem is None
+
+
+@needs_local_binary
+def test_header_names_the_local_binary_its_version_and_a_fallback() -> None:
+    backend = select_backend({"RQ_TEST_REDIS": "docker", "PATH": os.environ.get("PATH", "")}, lambda: "no daemon")
+    version = backend.preflight()
+    assert version is not None and re.fullmatch(r"\d+\.\d+\.\d+", version)
+    header = backend.header(version)
+    assert header.startswith(f"redis: local redis-server binary {backend.binary}, private processes, Redis {version}")
+    assert header.endswith("(fallback: RQ_TEST_REDIS=docker but Docker is not usable: no daemon)")
+
+
+def test_redis_version_is_read_from_the_version_line() -> None:
+    line = "Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64 build=ae4d7c971a948f0"
+    assert redis_version(line) == "7.0.15"
+    assert redis_version("no version here") is None
+
+
+def _run_pytest(env_overrides: dict[str, str]) -> subprocess.CompletedProcess:
+    """A nested pytest run of one test that needs no server, to see what the harness does at start."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "RQ_TEST_REDIS", "RQ_TEST_REDIS_STRICT")}
+    env.update(env_overrides)
+    command = [sys.executable, "-m", "pytest", "tests/test_harness.py::test_find_free_port_is_bindable"]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_strict_run_stops_before_the_first_test_when_docker_is_unusable() -> None:
+    result = _run_pytest({**UNUSABLE_DOCKER, "RQ_TEST_REDIS_STRICT": "1"})
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert "RQ_TEST_REDIS=docker and RQ_TEST_REDIS_STRICT=1, but Docker is not usable" in result.stderr
+    assert "passed" not in result.stdout
+
+
+@needs_local_binary
+def test_run_without_strict_mode_falls_back_and_says_so_in_the_header() -> None:
+    result = _run_pytest(UNUSABLE_DOCKER)
+    assert result.returncode == 0, result.stdout + result.stderr
+    header = [line for line in result.stdout.splitlines() if line.startswith("redis: ")]
+    assert len(header) == 1, result.stdout
+    assert re.match(
+        r"redis: local redis-server binary .+, private processes, Redis \d+\.\d+\.\d+ \(fallback: ", header[0]
+    )
+    assert "WARNING: RQ_TEST_REDIS=docker but Docker is not usable" in result.stdout

@@ -164,7 +164,8 @@ def test_health_and_metrics_can_share_a_port(connection) -> None:
 def test_without_prometheus_client(connection, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "prometheus_client", None)
     worker = SimpleWorker(["q"], connection=connection)
-    with pytest.raises(MetricsUnavailable, match=r"pip install 'rq\[metrics\]'"):
+    # The hint names prometheus_client itself: `pip install 'rq[metrics]'` would install PyPI's rq over this package.
+    with pytest.raises(MetricsUnavailable, match=r"pip install prometheus_client$"):
         serve_metrics(worker)
     with pytest.raises(click.ClickException, match="prometheus_client"):
         serve_endpoints(worker, None, "127.0.0.1", 5, 0, "127.0.0.1")

@@ -112,8 +112,9 @@ class VenvSpec:
     check: str
     # Extra text for the marker, for inputs the installs do not show (a source tree's path).
     marker_extra: tuple[str, ...] = field(default=())
-    # The oldest Python the installs support; an older running Python builds with another.
-    min_python: tuple[int, int] = (3, 9)
+    # The oldest Python the installs support (the locks, resolved for 3.11, hold releases
+    # that need 3.10); an older running Python builds with another.
+    min_python: tuple[int, int] = (3, 10)
 
     def marker_text(self) -> str:
         lines = [" ".join(args) for args in self.installs] + list(self.marker_extra)

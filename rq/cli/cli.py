@@ -21,7 +21,7 @@ from rq.version import VERSION
 
 from .enqueue_args import parse_enqueue_arguments
 from .helpers import CliConfig, describe_connection, shared_options
-from .monitor import render_info, watch
+from .monitor import render_info, render_info_json, watch
 
 __all__ = ["empty", "enqueue", "info", "main", "requeue", "resume", "suspend"]
 
@@ -49,6 +49,12 @@ def main() -> None:
 @click.option("--only-queues", "-Q", is_flag=True, help="Show only queue info.")
 @click.option("--only-workers", "-W", is_flag=True, help="Show only worker info.")
 @click.option("--by-queue", "-R", is_flag=True, help="Shows workers by queue.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document (with --interval: one per line per refresh).",
+)
 @click.argument("queues", nargs=-1)
 @shared_options
 def info(
@@ -58,11 +64,14 @@ def info(
     only_queues: bool,
     only_workers: bool,
     by_queue: bool,
+    as_json: bool,
     queues: tuple[str, ...],
 ) -> None:
     """RQ command-line monitor."""
 
     def draw() -> str:
+        if as_json:
+            return render_info_json(cli_config, queues, only_queues=only_queues, only_workers=only_workers)
         return render_info(
             cli_config, queues, raw=raw, only_queues=only_queues, only_workers=only_workers, by_queue=by_queue
         )
@@ -76,9 +85,10 @@ def info(
     if interval <= 0:
         raise click.BadParameter("must be greater than 0", param_hint="'--interval'")
     try:
-        watch(draw, interval, describe_error)
+        watch(draw, interval, describe_error, json_lines=as_json)
     except KeyboardInterrupt:
-        click.echo()
+        if not as_json:
+            click.echo()
 
 
 @main.command()

@@ -8,6 +8,7 @@ problem otherwise, 3 when Redis cannot be reached. ``serve_endpoints`` starts wh
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -78,7 +79,10 @@ def health(cli_config: CliConfig, name: str, as_json: bool, max_heartbeat_age: O
         raise SystemExit(1)
 
 
-main.add_command(health, "worker-health")
+# ``rq worker-health`` is the same command under another name; ``rq --help`` lists it once.
+worker_health = copy.copy(health)
+worker_health.hidden = True
+main.add_command(worker_health, "worker-health")
 
 
 def serve_endpoints(

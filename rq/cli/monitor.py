@@ -3,10 +3,13 @@
 The default output matches upstream RQ's, with two additions per queue (scheduled and
 deferred counts) and, per worker, notes that only appear when something is wrong: a
 heartbeat older than the worker TTL, or trouble on its command channel (Pub/Sub).
+``rq info --json`` prints the same data as one JSON document (``info_document``); its
+keys are documented in docs/cli.md and must stay stable.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,7 +20,7 @@ from typing import Any, Callable, Optional
 import click
 
 from rq.defaults import DEFAULT_WORKER_TTL
-from rq.layout import as_text
+from rq.layout import as_text, format_ts
 from rq.registry import clean_registries
 from rq.resilience import REDIS_ERRORS
 from rq.worker_registration import clean_worker_registry
@@ -26,11 +29,15 @@ __all__ = [
     "QueueStats",
     "collect_queue_stats",
     "heartbeat_note",
+    "info_document",
     "pubsub_note",
+    "queue_document",
     "render_info",
+    "render_info_json",
     "render_queues",
     "render_workers",
     "watch",
+    "worker_document",
 ]
 
 # A worker whose last heartbeat is older than this many seconds is flagged: a live worker
@@ -67,6 +74,7 @@ class QueueStats:
     scheduled: int
     deferred: int
     paused: bool = False
+    canceled: int = 0
 
 
 def collect_queue_stats(queue: Any) -> QueueStats:
@@ -82,6 +90,7 @@ def collect_queue_stats(queue: Any) -> QueueStats:
         scheduled=queue.scheduled_job_registry.get_job_count(cleanup=False),
         deferred=queue.deferred_job_registry.get_job_count(cleanup=False),
         paused=queue.is_paused,
+        canceled=queue.canceled_job_registry.get_job_count(cleanup=False),
     )
 
 
@@ -233,15 +242,126 @@ def render_info(
     return "\n\n".join("\n".join(section) for section in sections)
 
 
-def watch(draw: Callable[[], str], interval: float, describe_error: Callable[[BaseException], str]) -> None:
+def _count(record: Mapping[str, Any], field: str) -> Optional[int]:
+    """An integer field of the worker hash; None when the worker does not record it."""
+    text = as_text(record.get(field))
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
+def _text(record: Mapping[str, Any], field: str) -> Optional[str]:
+    return as_text(record.get(field)) or None
+
+
+def _split_since(state: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    """``reconnecting since <ts>`` as ``("reconnecting", ts)``; a unix time becomes a text timestamp."""
+    if state is None or " since " not in state:
+        return state, None
+    state, since = state.rsplit(" since ", 1)
+    try:
+        since = format_ts(datetime.fromtimestamp(float(since), tz=timezone.utc))
+    except ValueError:
+        pass  # already a text timestamp
+    return state, since
+
+
+def queue_document(stats: QueueStats) -> dict[str, Any]:
+    """One queue of ``rq info --json``."""
+    return {
+        "name": stats.name,
+        "depth": stats.queued,
+        "paused": stats.paused,
+        "registries": {
+            "started": stats.executing,
+            "finished": stats.finished,
+            "failed": stats.failed,
+            "deferred": stats.deferred,
+            "scheduled": stats.scheduled,
+            "canceled": stats.canceled,
+        },
+    }
+
+
+def worker_document(worker: Any, now: datetime) -> dict[str, Any]:
+    """One worker of ``rq info --json``; telemetry this worker does not record is None."""
+    record = getattr(worker, "raw_record", None) or {}
+    connection_state, connection_since = _split_since(_text(record, "connection_state"))
+    pubsub_state, pubsub_since = _split_since(_text(record, "pubsub_state"))
+    return {
+        "name": worker.name,
+        "state": str(worker.get_state()),
+        "current_job_id": _text(record, "current_job"),
+        "queues": list(worker.queue_names()),
+        "pid": worker.pid,
+        "hostname": worker.hostname,
+        "ip_address": worker.ip_address,
+        "version": worker.version or None,
+        "birth": format_ts(worker.birth_date) or None,
+        "last_heartbeat": format_ts(worker.last_heartbeat) or None,
+        "heartbeat_stale": heartbeat_note(worker, now) is not None,
+        "successful_job_count": worker.successful_job_count,
+        "failed_job_count": worker.failed_job_count,
+        "total_working_time": float(worker.total_working_time),
+        "connection": {
+            "state": connection_state,
+            "since": connection_since,
+            "outage_count": _count(record, "outage_count"),
+            "last_error": _text(record, "last_error"),
+            "last_recovery": _text(record, "last_recovery"),
+        },
+        "pubsub": {
+            "state": pubsub_state,
+            "since": pubsub_since,
+            **{field[len("pubsub_") :]: _count(record, field) for field, _ in _PUBSUB_COUNTERS},
+        },
+    }
+
+
+def info_document(
+    cli_config: Any, queue_names: Sequence[str], only_queues: bool = False, only_workers: bool = False
+) -> dict[str, Any]:
+    """What ``rq info`` shows, as data: ``timestamp``, ``queues`` and ``workers`` (see docs/cli.md)."""
+    now = datetime.now(timezone.utc)
+    queues = cli_config.queues(queue_names) if queue_names else cli_config.all_queues()
+    stats = [collect_queue_stats(queue) for queue in queues]  # cleans the registries, as the table does
+    document: dict[str, Any] = {"timestamp": format_ts(now)}
+    if not only_workers:
+        document["queues"] = [queue_document(s) for s in stats]
+    if not only_queues:
+        workers = _find_workers(cli_config, queues, every_worker=not queue_names)
+        document["workers"] = [worker_document(worker, now) for worker in workers]
+    return document
+
+
+def render_info_json(
+    cli_config: Any, queue_names: Sequence[str], only_queues: bool = False, only_workers: bool = False
+) -> str:
+    """``rq info --json``: one line holding one JSON document."""
+    return json.dumps(info_document(cli_config, queue_names, only_queues, only_workers), sort_keys=True)
+
+
+def watch(
+    draw: Callable[[], str],
+    interval: float,
+    describe_error: Callable[[BaseException], str],
+    json_lines: bool = False,
+) -> None:
     """Redraw ``draw()`` in place every ``interval`` seconds until interrupted.
 
-    While Redis is unreachable the screen says so and the redraws go on.
+    While Redis is unreachable the screen says so and the redraws go on. With
+    ``json_lines`` each frame is one line appended to the output (no screen clearing),
+    and an unreachable Redis gives a line ``{"error": ..., "timestamp": ...}``.
     """
     while True:
         try:
             frame = draw()
         except REDIS_ERRORS as exc:
-            frame = f"{describe_error(exc)}\nRetrying every {interval:g}s...\n\nUpdated: {datetime.now()}"
-        click.echo(CLEAR_SCREEN + frame)
+            if json_lines:
+                timestamp = format_ts(datetime.now(timezone.utc))
+                frame = json.dumps({"error": describe_error(exc), "timestamp": timestamp}, sort_keys=True)
+            else:
+                frame = f"{describe_error(exc)}\nRetrying every {interval:g}s...\n\nUpdated: {datetime.now()}"
+        click.echo(frame if json_lines else CLEAR_SCREEN + frame)
         time.sleep(interval)

@@ -1,6 +1,6 @@
 """Report failed jobs to Sentry through sentry-sdk's RQ integration.
 
-Install with ``pip install 'rq[sentry]'``; sentry-sdk 1.40+, 2.x and 3.x work.
+Needs sentry-sdk (``pip install sentry-sdk``); 1.40+, 2.x and 3.x work.
 ``register_sentry`` only initialises the SDK with ``RqIntegration``; the integration
 itself wraps the worker's ``perform_job`` and ``handle_exception`` and sends one event per
 job that ends failed (not per retry), and wraps ``Queue.enqueue_job`` to store the trace
@@ -20,7 +20,7 @@ from ..tracing import TRACE_HEADERS_META_KEY, store_trace_headers
 
 __all__ = ["TRACE_HEADERS_META_KEY", "register_sentry", "store_trace_headers"]
 
-INSTALL_HINT = "Sentry support needs the sentry-sdk package: pip install 'rq[sentry]'"
+INSTALL_HINT = "Sentry support needs the sentry-sdk package: pip install sentry-sdk"
 
 
 def register_sentry(sentry_dsn: str, **opts: Any) -> None:

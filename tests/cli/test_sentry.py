@@ -24,7 +24,8 @@ FAIL = "tests.cli.cli_jobs.fail"
 
 def test_register_sentry_explains_a_missing_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "sentry_sdk", None)
-    with pytest.raises(ImportError, match=r"pip install 'rq\[sentry\]'"):
+    # The hint names sentry-sdk itself: `pip install 'rq[sentry]'` would install PyPI's rq over this package.
+    with pytest.raises(ImportError, match=r"pip install sentry-sdk$"):
         rq_sentry.register_sentry("http://key@localhost/1")
 
 

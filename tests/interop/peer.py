@@ -90,7 +90,6 @@ def peer_spec(version: str = PEER_VERSION) -> venvs.VenvSpec:
         installs=((f"rq=={version}",),),
         lock=f"peer-rq-{version}",
         check=f"import rq, sys; sys.exit(rq.__version__ != {version!r})",
-        min_python=(3, 7) if version.startswith("1.") else (3, 10),
     )
 
 

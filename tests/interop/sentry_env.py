@@ -46,7 +46,7 @@ def spec(generation: str) -> venvs.VenvSpec:
         installs=(("-e", str(venvs.REPO_ROOT)), (f"sentry-sdk>={major},<{major + 1}",)),
         lock=LOCKS[generation],
         check=check,
-        min_python=(3, 11) if LOCKS[generation] == "dev-py311" else (3, 9),
+        min_python=(3, 11) if LOCKS[generation] == "dev-py311" else (3, 10),
     )
 
 

@@ -97,7 +97,6 @@ def tools_spec() -> venvs.VenvSpec:
         ),
         lock=LOCK,
         check=check,
-        min_python=(3, 10),  # Django 5.2
     )
 
 
