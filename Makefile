@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+CONFORMANCE_ARGS ?=
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -17,10 +18,13 @@ LOCK ?= requirements/dev-$(PYTHON_TAG).txt
 RQ_TEST_LATEST ?=
 ifeq ($(RQ_TEST_LATEST),1)
 DEV_INSTALL := --upgrade --upgrade-strategy eager -e ".[dev]"
+BUILD_PINS :=
 STAMP_DEPS := setup.py pyproject.toml FORCE
 else
 DEV_INSTALL := -c $(LOCK) -e ".[dev]"
-STAMP_DEPS := setup.py pyproject.toml $(LOCK)
+# pip's isolated build of this package reads its constraints from the environment.
+BUILD_PINS := PIP_CONSTRAINT=requirements/build.txt
+STAMP_DEPS := setup.py pyproject.toml $(LOCK) requirements/build.txt
 endif
 
 # Silence the MkDocs 2.0 announcement banner printed on every build.
@@ -29,7 +33,7 @@ export NO_MKDOCS_2_WARNING := 1
 .DEFAULT_GOAL := help
 
 .PHONY: help setup ensure-redis test test-latest test-fast lint format typecheck docs docs-serve \
-	demo interop faults soak bench pins clean FORCE
+	demo interop faults soak bench conformance pins clean FORCE
 
 help:
 	@echo "make demo        run the end-to-end demo (throwaway Redis, jobs, a worker)"
@@ -45,6 +49,7 @@ help:
 	@echo "make interop     tests against upstream RQ releases (marker: interop)"
 	@echo "make soak        long endurance tests (marker: soak)"
 	@echo "make bench       speed against upstream RQ 2.12.0; BENCH_ARGS=--quick for a smoke test"
+	@echo "make conformance upstream RQ's own test suites on upstream and on this package; CONFORMANCE_ARGS=..."
 	@echo "make setup       create $(VENV) and install the package with dev extras (pinned)"
 	@echo "make pins        rewrite the lock files in requirements/ with today's releases"
 	@echo "make clean       remove $(VENV), build output and caches"
@@ -59,7 +64,7 @@ $(STAMP): $(STAMP_DEPS)
 		echo "no lock file $(LOCK) for $(PYTHON); see docs/development.md (make pins)" >&2; exit 1; fi
 	bash scripts/make-venv.sh "$(PYTHON)" "$(VENV)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "pip==$(PIP_VERSION)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(DEV_INSTALL)
+	$(BUILD_PINS) $(BIN)/python -m pip install --quiet --disable-pip-version-check $(DEV_INSTALL)
 	touch $@
 
 FORCE:
@@ -109,6 +114,9 @@ faults: setup
 
 soak: setup
 	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)
+
+conformance: setup
+	$(BIN)/python scripts/conformance.py $(CONFORMANCE_ARGS)
 
 clean:
 	rm -rf "$(VENV)" .venv-latest site build dist .tox .pytest_cache .mypy_cache .ruff_cache .hypothesis
