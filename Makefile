@@ -74,6 +74,7 @@ test: setup
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_import_cycles.py rq
 	$(BIN)/mkdocs build --strict --site-dir site
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
