@@ -76,12 +76,32 @@ def resolve_connection(connection: Optional[Redis] = None, owner: str = "rq") ->
     raise TypeError(f"{owner} needs a Redis connection: pass connection=Redis(...)")
 
 
+# Keys redis-py (8.x) adds to a pool's connection kwargs that describe that pool's own runtime
+# state (some hold locks): a client built from the kwargs, in this process or another, must not get them.
+REDIS_RUNTIME_CONNECTION_KWARGS = (
+    "maint_notifications_config",
+    "maint_notifications_pool_handler",
+    "himport_registry",
+    "event_dispatcher",
+    "orig_host_address",
+    "orig_socket_timeout",
+    "orig_socket_connect_timeout",
+)
+
+
 def get_connection_kwargs(connection: Redis) -> dict[str, Any]:
-    """The keyword arguments of a client's connection pool (to build another client like it)."""
-    return dict(connection.connection_pool.connection_kwargs)
+    """The keyword arguments of a client's connection pool (to build another client like it).
+
+    Left out: the pool's runtime state, and the bare ``object()`` markers redis-py uses for
+    "unset" (recognised by identity, so they mean "unset" only in the process that made them).
+    """
+    return {
+        key: value
+        for key, value in connection.connection_pool.connection_kwargs.items()
+        if key not in REDIS_RUNTIME_CONNECTION_KWARGS and type(value) is not object
+    }
 
 
 def parse_connection(connection: Redis) -> tuple[type[Redis], type, dict[str, Any]]:
     """(client class, connection class, pool kwargs) so a forked process can rebuild the client."""
-    pool = connection.connection_pool
-    return type(connection), pool.connection_class, dict(pool.connection_kwargs)
+    return type(connection), connection.connection_pool.connection_class, get_connection_kwargs(connection)

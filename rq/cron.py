@@ -11,11 +11,16 @@ A config file registers the jobs with the module-level ``register``::
 and ``rq cron path/to/config.py`` (or a dotted module name) runs the scheduler.
 
 A running scheduler is listed in the zset ``rq:cron_schedulers`` (scored by its last
-heartbeat) and described by the hash ``rq:cron_scheduler:<name>`` (TTL 120 s, refreshed
-by every heartbeat). Failure mode of the loop: a Redis connection or timeout error is
-logged once as a WARNING (then rate-limited reminders), the loop retries with backoff, and
-when Redis answers again it logs the recovery at INFO, registers again if Redis lost the
-registration, and enqueues whatever became due meanwhile, once per cron job.
+heartbeat; ``rq.cron_scheduler_registry``) and described by the hash
+``rq:cron_scheduler:<name>`` (TTL 120 s, refreshed by every heartbeat). Each cron job's
+enqueues are recorded in its history and in ``rq:cron_jobs`` (``rq.cron_job_registry``),
+which tools read without a running scheduler.
+
+Failure mode of the loop: a Redis connection or timeout error is logged once as a WARNING
+(then rate-limited reminders), the loop retries with backoff, and when Redis answers again
+it logs the recovery at INFO, registers again if Redis lost the registration, and enqueues
+whatever became due meanwhile, once per cron job. A command Redis refuses is logged and
+retried with backoff; an error that does not come from Redis ends the loop (as upstream's).
 """
 
 from __future__ import annotations
@@ -34,30 +39,65 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from . import layout
-from .cron_job import CronJob, get_cron_job_names
-from .defaults import DEFAULT_CRON_SCHEDULER_TTL, DEFAULT_RESULT_TTL
+from redis.exceptions import RedisError
+
+from . import cron_job as cron_job_module
+from . import cron_job_registry, cron_scheduler_registry, layout  # noqa: F401  (rq.cron.cron_job_registry, as upstream)
+from .cron_job import CronJob, _like, get_cron_job_history_key, get_cron_job_ids, get_cron_job_names
+from .defaults import (
+    DEFAULT_CRON_JOB_HISTORY_LIMIT,
+    DEFAULT_CRON_SCHEDULER_TTL,
+    DEFAULT_RESULT_TTL,
+)
 from .exceptions import DuplicateSchedulerError, SchedulerNotFound
 from .layout import as_text, format_ts, parse_ts, utcnow
 from .logutils import setup_loghandlers
 from .resilience import REDIS_ERRORS, Backoff, Outage
+from .utils import now
 from .webhook import Webhook
 
 if TYPE_CHECKING:
     from redis import Redis
     from redis.client import Pipeline
 
-__all__ = ["CronJob", "CronScheduler", "create_cron", "get_cron_job_names", "register"]
+__all__ = [
+    "CronJob",
+    "CronScheduler",
+    "create_cron",
+    "get_cron_job_history_key",
+    "get_cron_job_ids",
+    "get_cron_job_names",
+    "register",
+]
 
 logger = logging.getLogger("rq.cron")
 
 # Longest sleep between two passes of the loop, in seconds (well under the 120 s TTL).
 MAX_SLEEP_INTERVAL = 60.0
 
-# Registrations made by ``register()`` (in a config file) that no scheduler has taken yet.
-_pending_registrations: list[dict[str, Any]] = []
+# The cron subsystem's clock (``now``, from rq.utils) and the history cap
+# (DEFAULT_CRON_JOB_HISTORY_LIMIT) are read from this module when used: replacing them here
+# (as upstream's tests do with mock.patch) changes them for CronJob and CronScheduler alike.
+
+
+def _clock() -> datetime:
+    return now()
+
+
+def _history_limit() -> int:
+    return DEFAULT_CRON_JOB_HISTORY_LIMIT
+
+
+cron_job_module.clock = _clock
+cron_job_module.history_limit = _history_limit
+
+
+# Registrations made by ``register()`` that no scheduler has taken yet (upstream's name). A
+# config file's registrations are taken by the scheduler loading it; ``create_cron`` takes the
+# others. Always the same list object: clear it, never rebind it.
+_job_data_registry: list[dict[str, Any]] = []
 _registrations_lock = threading.RLock()
 
 
@@ -99,6 +139,15 @@ class CronScheduler:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {len(self._cron_jobs)} cron jobs)"
 
+    def __eq__(self, other: object) -> bool:
+        """Schedulers are the same when their names are (the connection does not count)."""
+        if not isinstance(other, CronScheduler):
+            return NotImplemented
+        return self.name == other.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
     @property
     def _redis(self) -> "Redis":
         if self.connection is None:
@@ -113,7 +162,7 @@ class CronScheduler:
     @property
     def last_heartbeat(self) -> Optional[datetime]:
         """Time of the last heartbeat recorded in Redis (UTC), or None if not registered."""
-        score = self._redis.zscore(layout.CRON_SCHEDULERS_KEY, self.name)
+        score = self._redis.zscore(cron_scheduler_registry.get_registry_key(), self.name)
         return None if score is None else datetime.fromtimestamp(score, tz=timezone.utc)
 
     # ---- cron jobs ------------------------------------------------------------------------
@@ -168,7 +217,7 @@ class CronScheduler:
         A job that cannot be enqueued for another reason than Redis (e.g. arguments the
         serializer rejects) is logged and skipped until its next run. Redis errors propagate.
         """
-        now = (now or utcnow()).astimezone(timezone.utc)
+        now = now if now is not None else _clock()
         enqueued = []
         for cron_job in self._cron_jobs:
             if not cron_job.should_run(now):
@@ -195,11 +244,16 @@ class CronScheduler:
         return enqueued
 
     def calculate_sleep_interval(self, now: Optional[datetime] = None) -> float:
-        """Seconds until the next cron job is due, at most ``MAX_SLEEP_INTERVAL``."""
-        now = (now or utcnow()).astimezone(timezone.utc)
+        """Seconds until the next cron job is due, at most ``MAX_SLEEP_INTERVAL``.
+
+        Cron jobs without a next enqueue time are not counted (every job gets one at the
+        first pass of the loop, which comes before the first sleep).
+        """
+        now = now if now is not None else _clock()
         waits = [
-            (cron_job.next_enqueue_time - now).total_seconds() if cron_job.next_enqueue_time is not None else 0.0
+            (_like(cron_job.next_enqueue_time, now) - now).total_seconds()
             for cron_job in self._cron_jobs
+            if cron_job.next_enqueue_time is not None
         ]
         return max(0.0, min([MAX_SLEEP_INTERVAL, *waits]))
 
@@ -211,12 +265,12 @@ class CronScheduler:
         itself (including invalid registrations) propagate and register nothing.
         """
         with _registrations_lock:
-            first = len(_pending_registrations)
+            first = len(_job_data_registry)
             try:
                 _run_config(config_path)
-                declared = _pending_registrations[first:]
+                declared = _job_data_registry[first:]
             finally:
-                del _pending_registrations[first:]
+                del _job_data_registry[first:]
         cron_jobs = [self.register(**registration) for registration in declared]
         self.config_file = config_path
         logger.info("Cron scheduler %s: loaded %d cron jobs from %s", self.name, len(cron_jobs), config_path)
@@ -278,11 +332,8 @@ class CronScheduler:
     def all(cls, connection: "Redis", cleanup: bool = True) -> list["CronScheduler"]:
         """The registered schedulers, as instances of ``cls``; ``cleanup`` first drops stale entries."""
         if cleanup:
-            cutoff = time.time() - cls.ttl
-            connection.zremrangebyscore(layout.CRON_SCHEDULERS_KEY, "-inf", f"({cutoff}")
-        names = [
-            as_text(name) or "" for name in cast("list[bytes]", connection.zrange(layout.CRON_SCHEDULERS_KEY, 0, -1))
-        ]
+            cron_scheduler_registry.cleanup(connection, cls.ttl)
+        names = cron_scheduler_registry.get_keys(connection)
         if not names:
             return []
         with connection.pipeline(transaction=False) as pipe:
@@ -304,15 +355,19 @@ class CronScheduler:
         seconds; a stale entry of that name is taken over.
         """
         redis = self._redis
-        now = time.time()
-        if not self._registered and not redis.zadd(layout.CRON_SCHEDULERS_KEY, {self.name: now}, nx=True):
-            last = redis.zscore(layout.CRON_SCHEDULERS_KEY, self.name)
-            if last is not None and now - last <= self.ttl:
-                raise DuplicateSchedulerError(
-                    f"A cron scheduler named {self.name!r} is already running (last heartbeat {now - last:.0f}s ago)"
-                )
-            redis.zadd(layout.CRON_SCHEDULERS_KEY, {self.name: now})
-            logger.info("Cron scheduler %s: taking over the name from a scheduler that stopped", self.name)
+        if not self._registered:
+            try:
+                cron_scheduler_registry.register(self)
+            except DuplicateSchedulerError:
+                key, now = cron_scheduler_registry.get_registry_key(), time.time()
+                last = redis.zscore(key, self.name)
+                if last is not None and now - last <= self.ttl:
+                    raise DuplicateSchedulerError(
+                        f"A cron scheduler named {self.name!r} is already running "
+                        f"(last heartbeat {now - last:.0f}s ago)"
+                    ) from None
+                redis.zadd(key, {self.name: now})
+                logger.info("Cron scheduler %s: taking over the name from a scheduler that stopped", self.name)
         # From here on the name is ours: a retry after a Redis error must not see it as a duplicate.
         self._registered = True
         self.save()
@@ -321,7 +376,7 @@ class CronScheduler:
     def register_death(self, pipeline: Optional["Pipeline"] = None) -> None:
         """Remove the registry entry and the hash."""
         pipe: Any = pipeline if pipeline is not None else self._redis.pipeline()
-        pipe.zrem(layout.CRON_SCHEDULERS_KEY, self.name)
+        cron_scheduler_registry.unregister(self, pipe)
         pipe.delete(self.key)
         if pipeline is None:
             pipe.execute()
@@ -330,7 +385,7 @@ class CronScheduler:
     def heartbeat(self) -> None:
         """Refresh the registry score and the hash TTL; write the hash again if it is gone."""
         with self._redis.pipeline() as pipe:
-            pipe.zadd(layout.CRON_SCHEDULERS_KEY, {self.name: time.time()})
+            pipe.zadd(cron_scheduler_registry.get_registry_key(), {self.name: time.time()})
             pipe.expire(self.key, self.ttl)
             added, refreshed = pipe.execute()
         if not refreshed:
@@ -343,8 +398,11 @@ class CronScheduler:
     def start(self) -> None:
         """Run the loop: heartbeat, enqueue due jobs, sleep until the next is due (at most 60 s).
 
-        Returns after SIGINT/SIGTERM (when run in the main thread) or ``request_stop()``.
-        Redis errors never end it; DuplicateSchedulerError (the name is taken) does.
+        Returns after SIGINT/SIGTERM (when run in the main thread), ``request_stop()`` or a
+        KeyboardInterrupt. Redis errors never end it: a lost connection is waited out, a
+        command Redis refuses is logged and retried, both with backoff. DuplicateSchedulerError
+        (the name is taken) and errors that do not come from Redis end it, as upstream's do,
+        after the scheduler has unregistered.
         """
         setup_loghandlers(self.logging_level, name="rq.cron")
         self._stop_event.clear()
@@ -367,12 +425,14 @@ class CronScheduler:
                         continue
                     except DuplicateSchedulerError:
                         raise
-                    except Exception:
-                        logger.exception("Cron scheduler %s: unexpected error; retrying with backoff", self.name)
+                    except RedisError:
+                        logger.exception("Cron scheduler %s: Redis refused a command; retrying with backoff", self.name)
                         backoff.sleep(self._stop_event)
                         continue
                     backoff.reset()
                     self._stop_event.wait(self.calculate_sleep_interval())
+            except KeyboardInterrupt:
+                logger.info("Cron scheduler %s: interrupted; stopping", self.name)
             finally:
                 self._shut_down()
 
@@ -395,15 +455,19 @@ class CronScheduler:
                 )
         logger.info("Cron scheduler %s: stopped", self.name)
 
-    @contextmanager
-    def _signals_stop_loop(self) -> Iterator[None]:
-        """SIGINT/SIGTERM call ``request_stop`` while the loop runs (main thread only)."""
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        """Make SIGINT/SIGTERM call ``request_stop`` (main thread only); returns the handlers replaced."""
         if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+            return {}
+        previous: dict[int, Any] = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         for sig in previous:
             signal.signal(sig, self.request_stop)
+        return previous
+
+    @contextmanager
+    def _signals_stop_loop(self) -> Iterator[None]:
+        """SIGINT/SIGTERM call ``request_stop`` while the loop runs, then the previous handlers are back."""
+        previous = self._install_signal_handlers() or {}
         try:
             yield
         finally:
@@ -447,7 +511,7 @@ def register(
     }
     CronJob(**registration)  # validation only
     with _registrations_lock:
-        _pending_registrations.append(registration)
+        _job_data_registry.append(registration)
     return registration
 
 
@@ -455,8 +519,8 @@ def create_cron(connection: "Redis") -> CronScheduler:
     """A scheduler with the jobs declared so far with ``register()`` outside any config file."""
     scheduler = CronScheduler(connection)
     with _registrations_lock:
-        declared = list(_pending_registrations)
-        _pending_registrations.clear()
+        declared = list(_job_data_registry)
+        _job_data_registry.clear()
     for registration in declared:
         scheduler.register(**registration)
     return scheduler

@@ -5,6 +5,11 @@ job's id is added to the cron job's history ``rq:cron_job:<name>:jobs`` (newest 
 TTL one year, refreshed per write) and ``rq:cron_jobs`` records when the cron job last ran.
 The spawned job's meta carries the schedule (``cron_string`` or ``interval``), which is what
 sentry-sdk's RQ integration reads to send cron monitor check-ins.
+
+The cron subsystem reads its clock and history cap from ``rq.cron`` (``rq.cron.now`` and
+``rq.cron.DEFAULT_CRON_JOB_HISTORY_LIMIT``) when it uses them, so both can be replaced there.
+Times keep the kind they are given in: aware datetimes give aware results, naive ones
+(local wall-clock time) naive results.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union, cast
 
-from . import layout
+from . import cron_job_registry, layout
 from .cron_expression import ALIASES, CronExpression, next_local_run
 from .defaults import DEFAULT_CRON_JOB_HISTORY_LIMIT, DEFAULT_CRON_JOB_HISTORY_TTL, DEFAULT_RESULT_TTL
 from .exceptions import TimeoutFormatError
 from .job_validation import check_ttl, describe_callable
 from .layout import as_text, format_ts, parse_ts, utcnow
+from .utils import NOT_JSON_SERIALIZABLE, safe_json_dumps
 from .webhook import Webhook
 
 if TYPE_CHECKING:
@@ -27,25 +33,59 @@ if TYPE_CHECKING:
 
     from .job import Job
 
-__all__ = ["CronJob", "get_cron_job_names", "record_spawned_job"]
+__all__ = ["CronJob", "get_cron_job_history_key", "get_cron_job_ids", "get_cron_job_names", "record_spawned_job"]
 
 # Job options in the order they appear in the scheduler hash; each is left out when unset.
 _TTL_OPTIONS = ("job_timeout", "result_ttl", "ttl", "failure_ttl")
 
 
-def _to_utc(moment: datetime) -> datetime:
-    """``moment`` as an aware UTC datetime; a naive value is local time (as elsewhere in rq)."""
-    return moment.astimezone(timezone.utc)
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
-def _dump(value: Any) -> str:
-    # Values JSON cannot hold are shown by their repr: the hash is for monitoring tools.
-    return json.dumps(value, default=repr)
+def _default_history_limit() -> int:
+    return DEFAULT_CRON_JOB_HISTORY_LIMIT
+
+
+# The cron subsystem's clock and history bound. ``rq.cron`` installs functions that read its
+# own ``now`` and ``DEFAULT_CRON_JOB_HISTORY_LIMIT`` at each call, so replacing those names
+# (as upstream's tests do) reaches this module without it importing ``rq.cron``.
+clock: Callable[[], datetime] = _utc_now
+history_limit: Callable[[], int] = _default_history_limit
+
+
+def _now() -> datetime:
+    return clock()
+
+
+def _history_limit() -> int:
+    return int(history_limit())
+
+
+def _like(moment: datetime, other: datetime) -> datetime:
+    """``moment`` as the same kind (naive or aware) as ``other``; naive values are local time."""
+    if (moment.tzinfo is None) == (other.tzinfo is None):
+        return moment
+    if moment.tzinfo is None:
+        return moment.astimezone(timezone.utc)
+    return moment.astimezone().replace(tzinfo=None)
+
+
+def _next_cron_run(expression: CronExpression, after: datetime) -> datetime:
+    """Next run strictly after ``after``: aware UTC for an aware ``after``, naive wall clock for a naive one."""
+    if after.tzinfo is None:
+        return expression.next_after(after)
+    return next_local_run(expression, after)
 
 
 def _load(value: Any) -> Any:
-    """A JSON text field of the scheduler hash (other implementations may store plain JSON)."""
-    return json.loads(value) if isinstance(value, str) else value
+    """A JSON text field of the scheduler hash (other implementations may store plain JSON).
+
+    The placeholder written for a value JSON cannot hold stays as it is.
+    """
+    if isinstance(value, str) and value != NOT_JSON_SERIALIZABLE:
+        return json.loads(value)
+    return value
 
 
 def _webhook_list(webhooks: Optional[Sequence[Any]]) -> list[Webhook]:
@@ -63,22 +103,36 @@ def _webhook_list(webhooks: Optional[Sequence[Any]]) -> list[Webhook]:
     return found
 
 
+def get_cron_job_history_key(name: str) -> str:
+    """The zset of the ids of the jobs the cron job ``name`` spawned: ``rq:cron_job:<name>:jobs``."""
+    return layout.cron_job_history_key(name)
+
+
+def get_cron_job_ids(name: str, connection: "Redis", start: int = 0, end: int = -1) -> list[str]:
+    """Ids of the jobs the cron job ``name`` spawned, newest first (``start``/``end`` as in ZRANGE).
+
+    Needs only the name, so any process can read a history (see ``rq.cron_job_registry``).
+    """
+    ids = cast("list[bytes]", connection.zrange(get_cron_job_history_key(name), start, end, desc=True))
+    return [as_text(job_id) or "" for job_id in ids]
+
+
 def record_spawned_job(pipeline: Any, cron_job_name: str, job_id: str, enqueued_at: float) -> None:
     """Queue the writes that remember one spawned job: history zset (capped, with TTL) and ``rq:cron_jobs``."""
-    key = layout.cron_job_history_key(cron_job_name)
+    key = get_cron_job_history_key(cron_job_name)
     pipeline.zadd(key, {job_id: enqueued_at})
-    pipeline.zremrangebyrank(key, 0, -(DEFAULT_CRON_JOB_HISTORY_LIMIT + 1))
+    pipeline.zremrangebyrank(key, 0, -(_history_limit() + 1))
     pipeline.expire(key, DEFAULT_CRON_JOB_HISTORY_TTL)
-    pipeline.zadd(layout.CRON_JOBS_KEY, {cron_job_name: enqueued_at})
+    cron_job_registry.add(cron_job_name, pipeline, enqueue_timestamp=enqueued_at)
 
 
 def get_cron_job_names(connection: "Redis") -> list[str]:
-    """Names of the cron jobs that spawned a job within a year, most recent first (older ones are pruned)."""
-    cutoff = utcnow().timestamp() - DEFAULT_CRON_JOB_HISTORY_TTL
-    with connection.pipeline() as pipe:
-        pipe.zremrangebyscore(layout.CRON_JOBS_KEY, "-inf", f"({cutoff}")
-        pipe.zrange(layout.CRON_JOBS_KEY, 0, -1, desc=True)
-        _, names = pipe.execute()
+    """Names of the cron jobs that spawned a job within a year, most recent first (older ones are pruned).
+
+    ``rq.cron_job_registry.get_names`` lists the same names, least recent first.
+    """
+    cron_job_registry.remove_stale_entries(connection)
+    names = cast("list[bytes]", connection.zrange(cron_job_registry.get_registry_key(), 0, -1, desc=True))
     return [as_text(name) or "" for name in names]
 
 
@@ -88,7 +142,9 @@ class CronJob:
     Exactly one of ``interval`` and ``cron`` is required. An interval job is due at once
     (the scheduler's first pass enqueues it); a cron job first runs at the next time the
     expression matches, read in the local time zone. ``name`` (default: the function's
-    import path) names the job's history; cron jobs that share a name share it.
+    import path) names the job's history; cron jobs that share a name share it. A cron job
+    read back with ``from_dict`` (or made with only ``func_name``) has no function: it is for
+    monitoring and cannot be enqueued.
     """
 
     next_enqueue_time: Optional[datetime]
@@ -154,8 +210,9 @@ class CronJob:
         self.func = func
         self.func_name: str = func_name or ""
         self.name: str = name or self.func_name
-        self.args: tuple[Any, ...] = tuple(args or ())
-        self.kwargs: dict[str, Any] = dict(kwargs or {})
+        # A field recorded as NOT_JSON_SERIALIZABLE (by from_dict) keeps the placeholder text.
+        self.args: Any = args if isinstance(args, str) else tuple(args or ())
+        self.kwargs: Any = kwargs if isinstance(kwargs, str) else dict(kwargs or {})
         self.interval = interval
         self.cron = cron
         self.queue_name = queue_name
@@ -186,31 +243,40 @@ class CronJob:
         base = after if after is not None else self.latest_enqueue_time
         if self.interval is not None:
             if base is None:
-                return utcnow()  # never enqueued: due now
-            return _to_utc(base) + timedelta(seconds=self.interval)
+                return _now()  # never enqueued: due now
+            return base + timedelta(seconds=self.interval)
         expression = self.expression
         assert expression is not None
-        return next_local_run(expression, base if base is not None else utcnow())
+        return _next_cron_run(expression, base if base is not None else _now())
 
     def set_enqueue_time(self, time: datetime) -> None:
         """Record an enqueue at ``time`` and compute the next one from it."""
-        self.latest_enqueue_time = _to_utc(time)
-        self.next_enqueue_time = self.get_next_enqueue_time(self.latest_enqueue_time)
+        self.latest_enqueue_time = time
+        self.next_enqueue_time = self.get_next_enqueue_time(time)
 
     def should_run(self, now: Optional[datetime] = None) -> bool:
         """Whether the job is due at ``now`` (default: the current time)."""
         if self.next_enqueue_time is None:
             return True
-        return self.next_enqueue_time <= _to_utc(now if now is not None else utcnow())
+        current = now if now is not None else _now()
+        return _like(self.next_enqueue_time, current) <= current
 
     # ---- enqueueing ------------------------------------------------------------------------
 
     def enqueue(
         self, connection: "Redis", *, queue_class: Any = None, job_class: Any = None, serializer: Any = None
     ) -> "Job":
-        """Enqueue one run on the job's queue and record it in the history, in one transaction."""
+        """Enqueue one run on the job's queue and record it in the history, in one transaction.
+
+        ValueError for a cron job without a function (one read back for monitoring).
+        """
         from .queue import Queue
 
+        if self.func is None:
+            raise ValueError(
+                f"Cron job {self.name!r} has no function to enqueue: it was read back for monitoring "
+                "(from_dict) or made with only func_name"
+            )
         extra: dict[str, Any] = {}
         if job_class is not None:
             extra["job_class"] = job_class
@@ -220,7 +286,7 @@ class CronJob:
         options = self.job_options
         with connection.pipeline() as pipe:
             job = queue.enqueue_call(
-                self.func if self.func is not None else self.func_name,
+                self.func,
                 args=self.args,
                 kwargs=self.kwargs,
                 timeout=options.get("job_timeout"),
@@ -259,19 +325,21 @@ class CronJob:
 
     def get_job_ids(self, connection: "Redis", start: int = 0, end: int = -1) -> list[str]:
         """Ids of the jobs this cron job spawned, newest first (``start``/``end`` as in ZRANGE)."""
-        ids = cast("list[bytes]", connection.zrange(self.job_history_key, start, end, desc=True))
-        return [as_text(job_id) or "" for job_id in ids]
+        return get_cron_job_ids(self.name, connection, start, end)
 
     # ---- persistence -------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The job's entry in the scheduler hash: args, kwargs, meta and webhooks as JSON text."""
+        """The job's entry in the scheduler hash: args, kwargs, meta and webhooks as JSON text.
+
+        args, kwargs or meta that JSON cannot hold are recorded as ``NOT_JSON_SERIALIZABLE``.
+        """
         data: dict[str, Any] = {
             "func_name": self.func_name,
             "name": self.name,
             "queue_name": self.queue_name,
-            "args": _dump(list(self.args)) if self.args else None,
-            "kwargs": _dump(self.kwargs) if self.kwargs else None,
+            "args": self._json_field(list(self.args) if isinstance(self.args, tuple) else self.args),
+            "kwargs": self._json_field(self.kwargs),
             "interval": self.interval,
             "cron": self.cron,
             "latest_enqueue_time": format_ts(self.latest_enqueue_time) or None,
@@ -281,10 +349,18 @@ class CronJob:
             if option in self.job_options:
                 data[option] = self.job_options[option]
         if "meta" in self.job_options:
-            data["meta"] = _dump(self.job_options["meta"])
+            data["meta"] = self._json_field(self.job_options["meta"], keep_empty=True)
         if self.job_options.get("webhooks"):
-            data["webhooks"] = _dump([webhook.to_dict() for webhook in self.job_options["webhooks"]])
+            data["webhooks"] = safe_json_dumps([webhook.to_dict() for webhook in self.job_options["webhooks"]])
         return data
+
+    @staticmethod
+    def _json_field(value: Any, keep_empty: bool = False) -> Optional[str]:
+        if not value and not keep_empty:
+            return None
+        if value == NOT_JSON_SERIALIZABLE:
+            return NOT_JSON_SERIALIZABLE  # read back that way: not JSON text
+        return safe_json_dumps(value)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CronJob":
@@ -295,7 +371,9 @@ class CronJob:
         job = cls.__new__(cls)
         options = {option: data.get(option) for option in _TTL_OPTIONS}
         options["meta"] = _load(data.get("meta"))
-        webhooks = _load(data.get("webhooks")) or []
+        webhooks = _load(data.get("webhooks"))
+        if not isinstance(webhooks, list):
+            webhooks = []  # missing, or recorded as not serializable
         options["webhooks"] = [Webhook.from_dict(item) if isinstance(item, dict) else item for item in webhooks] or None
         job._assign(
             queue_name=data.get("queue_name") or "",

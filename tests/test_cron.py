@@ -29,6 +29,7 @@ from rq.defaults import DEFAULT_CRON_JOB_HISTORY_LIMIT, DEFAULT_CRON_JOB_HISTORY
 from rq.exceptions import DuplicateSchedulerError, SchedulerNotFound
 from rq.job import Job
 from rq.layout import parse_ts
+from rq.utils import NOT_JSON_SERIALIZABLE
 from tests.cli.support import cli_runner, rq_env
 from tests.jobs import add, say_hello
 from tests.redis_harness import BaseRedisServer
@@ -235,9 +236,14 @@ def test_from_dict_accepts_what_it_cannot_schedule() -> None:
     assert restored.job_options == {}
 
 
-def test_unjsonable_arguments_are_shown_by_repr() -> None:
-    data = CronJob("q", func=add, args=(T0, 1), interval=1).to_dict()
-    assert json.loads(data["args"]) == [repr(T0), 1]
+def test_unjsonable_arguments_are_recorded_as_a_placeholder() -> None:
+    cron_job = CronJob("q", func=add, args=(T0, 1), kwargs={"at": {1}}, interval=1, meta={"when": T0})
+    data = cron_job.to_dict()
+    assert (data["args"], data["kwargs"], data["meta"]) == (NOT_JSON_SERIALIZABLE,) * 3
+    restored = CronJob.from_dict(data)
+    assert (restored.args, restored.kwargs) == (NOT_JSON_SERIALIZABLE, NOT_JSON_SERIALIZABLE)
+    assert restored.job_options["meta"] == NOT_JSON_SERIALIZABLE
+    assert restored.to_dict() == data
 
 
 def test_enqueue_records_the_job_in_its_history(connection: redis.Redis) -> None:
@@ -363,7 +369,8 @@ def test_sleep_interval(connection: redis.Redis) -> None:
     scheduler = CronScheduler(connection)
     assert scheduler.calculate_sleep_interval(T0) == MAX_SLEEP_INTERVAL == 60
     fast = scheduler.register(add, "default", interval=10)
-    assert scheduler.calculate_sleep_interval(T0) == 0  # never ran: due now
+    # Never ran: no next time yet, so not counted (as upstream); the loop enqueues it before it sleeps.
+    assert scheduler.calculate_sleep_interval(T0) == MAX_SLEEP_INTERVAL
     fast.set_enqueue_time(T0)
     assert scheduler.calculate_sleep_interval(T0 + timedelta(seconds=4)) == 6
     assert scheduler.calculate_sleep_interval(T0 + timedelta(seconds=30)) == 0  # overdue
@@ -722,3 +729,118 @@ def test_rq_cron_options(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Non
     assert result.exit_code == 2
     assert "'LOUD' is not one of" in result.stderr
     assert "Usage: main cron [OPTIONS] CONFIG_PATH" in runner.invoke(main, ["cron", "--help"]).output
+
+
+# ---- upstream 2.12's names in rq.cron ---------------------------------------------------------------
+
+
+def test_job_data_registry_holds_registrations_until_a_scheduler_takes_them(connection: redis.Redis) -> None:
+    registry = cron._job_data_registry
+    assert registry == []
+    declared = cron.register(add, "default", interval=5)
+    assert registry == [declared]  # the very list upstream's tests import and clear
+    scheduler = CronScheduler(connection)
+    scheduler.load_config_from_file(CONFIG_MODULE)
+    assert len(scheduler.get_jobs()) == 2 and registry == [declared]  # the config's own were taken
+    assert len(create_cron(connection).get_jobs()) == 1
+    assert registry == [] and cron._job_data_registry is registry
+
+
+def test_history_names_by_cron_job_name(connection: redis.Redis) -> None:
+    assert cron.get_cron_job_history_key("greeter") == "rq:cron_job:greeter:jobs"
+    cron_job = CronJob("cron-q", func=add, args=(1, 1), interval=10, name="greeter")
+    first, second = cron_job.enqueue(connection), cron_job.enqueue(connection)
+    assert cron.get_cron_job_ids("greeter", connection) == [second.id, first.id]
+    assert cron.get_cron_job_ids("greeter", connection, start=1) == [first.id]
+    assert cron.cron_job_registry.get_names(connection) == ["greeter"]
+    assert cron.cron_scheduler_registry.get_registry_key() == SCHEDULERS
+
+
+def test_the_history_cap_is_read_from_rq_cron(connection: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cron, "DEFAULT_CRON_JOB_HISTORY_LIMIT", 2)
+    cron_job = CronJob("cron-q", func=add, args=(1, 1), interval=10, name="short")
+    jobs = [cron_job.enqueue(connection) for _ in range(3)]
+    assert cron_job.get_job_ids(connection) == [jobs[2].id, jobs[1].id]
+
+
+def test_the_clock_is_rq_cron_now_and_times_keep_their_kind(
+    connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Naive times give naive results (wall clock), as with upstream; ``rq.cron.now`` can be replaced."""
+    clock = {"now": datetime(2023, 10, 27, 8, 59)}
+    monkeypatch.setattr(cron, "now", lambda: clock["now"])
+    scheduler = CronScheduler(connection)
+    daily = scheduler.register(add, "cron-q", args=(1, 1), cron="0 9 * * *")
+    every = scheduler.register(add, "cron-q", args=(2, 2), interval=90)
+    assert daily.next_enqueue_time == datetime(2023, 10, 27, 9, 0)
+    assert scheduler.enqueue_jobs() == [every]
+    assert every.next_enqueue_time == datetime(2023, 10, 27, 9, 0, 30)
+    assert scheduler.calculate_sleep_interval() == 60
+
+    clock["now"] = datetime(2023, 10, 27, 9, 0)
+    assert scheduler.enqueue_jobs() == [daily]
+    assert daily.latest_enqueue_time == datetime(2023, 10, 27, 9, 0)
+    assert daily.next_enqueue_time == datetime(2023, 10, 28, 9, 0)
+    assert scheduler.calculate_sleep_interval() == 30
+    # An aware time against a naive one is compared as local time.
+    assert daily.should_run(datetime(2023, 10, 28, 9, 0).astimezone(timezone.utc))
+
+
+def test_a_cron_job_read_back_cannot_be_enqueued(connection: redis.Redis) -> None:
+    restored = CronJob.from_dict(CronJob("cron-q", func=add, args=(1, 2), interval=5).to_dict())
+    assert restored.func is None and restored.args == (1, 2)
+    with pytest.raises(ValueError, match="no function"):
+        restored.enqueue(connection)
+    with pytest.raises(ValueError, match="no function"):
+        CronJob("cron-q", func_name="tests.jobs.add", interval=5).enqueue(connection)
+    assert Queue("cron-q", connection=connection).count == 0
+
+
+def test_schedulers_are_equal_by_name(connection: redis.Redis) -> None:
+    first, same = CronScheduler(connection, name="one"), CronScheduler(None, name="one")
+    assert first == same and hash(first) == hash(same) and len({first, same}) == 1
+    assert first != CronScheduler(connection, name="two")
+    assert first != "one"
+
+
+def test_start_unregisters_then_raises_an_error_that_is_not_from_redis(
+    connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scheduler = CronScheduler(connection, name="broken")
+
+    def broken(now: Optional[datetime] = None) -> list:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(scheduler, "enqueue_jobs", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        scheduler.start()
+    assert connection.zscore(SCHEDULERS, "broken") is None
+    assert not connection.exists(scheduler.key)
+
+
+def test_start_retries_a_command_redis_refuses(connection: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    scheduler = CronScheduler(connection, name="refused")
+    calls: list[int] = []
+
+    def refused_once(now: Optional[datetime] = None) -> list:
+        calls.append(1)
+        if len(calls) == 1:
+            raise redis.exceptions.ResponseError("OOM command not allowed when used memory > 'maxmemory'")
+        scheduler.request_stop()
+        return []
+
+    monkeypatch.setattr(scheduler, "enqueue_jobs", refused_once)
+    scheduler.start()
+    assert len(calls) == 2
+    assert connection.zscore(SCHEDULERS, "refused") is None
+
+
+def test_start_returns_on_keyboard_interrupt(connection: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    scheduler = CronScheduler(connection, name="interrupted")
+
+    def interrupted(now: Optional[datetime] = None) -> list:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scheduler, "enqueue_jobs", interrupted)
+    scheduler.start()
+    assert connection.zscore(SCHEDULERS, "interrupted") is None

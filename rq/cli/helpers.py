@@ -347,3 +347,18 @@ def shared_options(func: F) -> F:
     for option in reversed(_SHARED_OPTIONS):
         wrapper = option(wrapper)
     return wrapper  # type: ignore[return-value]
+
+
+def parse_function_arg(argument: str, arg_pos: int) -> tuple[Optional[str], Any]:
+    """One ``rq enqueue`` function argument as ``(keyword or None, value)``, under upstream's name.
+
+    The syntax is that of ``rq enqueue`` (``value``, ``key=value``, ``:json``, ``key:=json``,
+    ``%literal``, ``key%=literal``, ``@file`` for any value); ``arg_pos`` numbers the argument
+    in error messages.
+    """
+    from rq.cli.enqueue_args import parse_function_argument
+
+    return parse_function_argument(argument, arg_pos)
+
+
+__all__ += ["parse_function_arg"]

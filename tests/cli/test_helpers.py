@@ -215,3 +215,24 @@ def test_scrub_masks_known_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REDIS_PASSWORD", raising=False)
     config = CliConfig(url="redis://:hunter2@host:1/0")
     assert config.scrub("auth hunter2 failed") == "auth *** failed"
+
+
+def test_parse_function_arg_reads_one_enqueue_argument(tmp_path: Path) -> None:
+    """Upstream's name for one ``rq enqueue`` argument: ``(keyword or None, value)``."""
+    from rq.cli.helpers import parse_function_arg
+
+    data = tmp_path / "data.json"
+    data.write_text('{"test": true}\n')
+    assert parse_function_arg("abc", 0) == (None, "abc")
+    assert parse_function_arg(':{"json": true}', 1) == (None, {"json": True})
+    assert parse_function_arg("%1, 2", 2) == (None, (1, 2))
+    assert parse_function_arg("key=value", 3) == ("key", "value")
+    assert parse_function_arg('jsonkey:=["json", "value"]', 4) == ("jsonkey", ["json", "value"])
+    assert parse_function_arg("evalkey%=1.2", 5) == ("evalkey", 1.2)
+    assert parse_function_arg(f":@{data}", 6) == (None, {"test": True})
+    assert parse_function_arg(f"@{data}", 7) == (None, '{"test": true}\n')
+    assert parse_function_arg(f"key:=@{data}", 8) == ("key", {"test": True})
+    with pytest.raises(click.BadParameter, match="argument 9"):
+        parse_function_arg(":not json", 9)
+    with pytest.raises(click.BadParameter, match="cannot read file"):
+        parse_function_arg(f"@{tmp_path / 'missing.txt'}", 10)
