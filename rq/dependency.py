@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Union
 
+from .registered_classes import job_class
+
 if TYPE_CHECKING:
     from .job import Job
     from .queue import Queue
@@ -20,13 +22,12 @@ class Dependency:
         allow_failure: bool = False,
         enqueue_at_front: bool = False,
     ) -> None:
-        from .job import Job
-
+        job_cls = job_class()
         items: list[Any] = list(jobs) if isinstance(jobs, (list, tuple)) else [jobs]
         if not items:
             raise ValueError("Dependency(jobs=...) needs at least one job or job id")
         for item in items:
-            if not isinstance(item, (Job, str)):
+            if not isinstance(item, (job_cls, str)):
                 raise ValueError(f"Dependency jobs must be Job objects or job ids, got {item!r}")
         self.dependencies = items
         self.allow_failure = allow_failure
@@ -46,9 +47,9 @@ def parse_depends_on(depends_on: Any) -> tuple[list[str], Optional[Dependency]]:
     Options given by several ``Dependency`` objects are combined: any that is set wins, as
     in upstream RQ.
     """
-    from .job import Job
     from .job_validation import validate_job_id
 
+    job_cls = job_class()
     pending = list(depends_on) if isinstance(depends_on, (list, tuple)) else [depends_on]
     specs = []
     ids: list[str] = []
@@ -57,7 +58,7 @@ def parse_depends_on(depends_on: Any) -> tuple[list[str], Optional[Dependency]]:
         if isinstance(item, Dependency):
             specs.append(item)
             pending[:0] = item.dependencies
-        elif isinstance(item, Job):
+        elif isinstance(item, job_cls):
             ids.append(item.id)
         elif isinstance(item, str):
             validate_job_id(item)
@@ -194,7 +195,7 @@ def release_dependents(parent: "Job", pipeline: Any = None, exclude_job_id: Opti
     from redis import WatchError
 
     from .layout import as_text, job_key
-    from .queue import Queue
+    from .queue_ref import QueueRef
     from .registry import DeferredJobRegistry
     from .status import JobStatus
 
@@ -223,9 +224,7 @@ def release_dependents(parent: "Job", pipeline: Any = None, exclude_job_id: Opti
                         done.append(dependent_id)
                 pipe.multi()
                 for dependent in ready:
-                    queue = Queue(
-                        dependent.origin, connection=connection, job_class=type(parent), serializer=parent.serializer
-                    )
+                    queue = QueueRef(dependent.origin, connection, job_class=type(parent), serializer=parent.serializer)
                     DeferredJobRegistry(queue=queue).remove(dependent, pipeline=pipe)
                     queue._write_enqueue(dependent, pipe, at_front=bool(dependent.enqueue_at_front))
                 if len(done) == len(dependent_ids):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Optional,
 
 from redis import WatchError
 
-from . import layout
+from . import layout, queue_writes
 from .batch import AtomicBatch
 from .exceptions import DuplicateJobError
 from .job import Job, JobStatus
@@ -319,17 +319,9 @@ class Enqueueing:
 
         With ``push=False`` the caller registers the queue and pushes the id itself (batches).
         """
-        job.origin = self.name
-        job.enqueued_at = utcnow()
-        job._status = JobStatus.QUEUED.value
-        if job.timeout is None:
-            job.timeout = self._default_timeout
-        fields = job.to_dict()
         if push:
-            pipe.sadd(layout.QUEUES_KEY, self.key)
-        pipe.hset(job.key, mapping=layout.redis_fields(fields))
-        if job.ttl:
-            pipe.expire(job.key, job.ttl)
+            queue_writes.register_queue(pipe, self.name)
+        queue_writes.write_queued_job(pipe, job, self.name, self._default_timeout)
         if push:
             self.push_job_id(job.id, pipeline=pipe, at_front=at_front)
 

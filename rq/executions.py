@@ -10,6 +10,7 @@ from redis import Redis
 
 from . import layout
 from .layout import as_text
+from .registered_classes import job_class
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -49,9 +50,7 @@ class Execution:
 
     @property
     def job(self) -> "Job":
-        from .job import Job
-
-        return Job.fetch(self.job_id, connection=self.connection)
+        return job_class().fetch(self.job_id, connection=self.connection)
 
     @classmethod
     def create(cls, job: "Job", ttl: int, pipeline: "Pipeline", worker_name: str = "") -> "Execution":

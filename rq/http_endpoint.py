@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from .health import DEFAULT_HTTP_HOST, HealthChecker, Route, describe_error, health_routes, logger
+from .health_checks import DEFAULT_HTTP_HOST, HealthChecker, Route, describe_error, health_routes, logger
 
 __all__ = ["HTTPEndpoint", "HealthServer"]
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 
 from redis import Redis
 
-from . import layout
+from . import layout, queue_writes
 from .callbacks import Callback, JobCallbacks, as_callback
 from .connections import resolve_connection
 from .dependency import Dependency
@@ -32,6 +32,7 @@ from .job_hash import decode_job, encode_job, load_meta
 from .job_lifecycle import JobOperations
 from .job_validation import check_ttl, describe_callable, parse_job_id, validate_job_id
 from .layout import as_text, format_ts, utcnow
+from .registered_classes import register_job_class
 from .repeat import Repeat
 from .retry import Retry
 from .serializers import resolve_serializer
@@ -508,9 +509,7 @@ class Job(JobCallbacks, JobOperations):
     # ---- position, registries --------------------------------------------------
 
     def get_position(self) -> Optional[int]:
-        from .queue import Queue
-
-        return Queue(self.origin, connection=self.connection).get_job_position(self.id) if self.origin else None
+        return queue_writes.job_position(self.connection, self.origin, self.id) if self.origin else None
 
     def _registry(self, kind: str) -> Any:
         from .registry import registry_class
@@ -688,6 +687,9 @@ class Job(JobCallbacks, JobOperations):
         if self.redis_server_version is None:
             self.redis_server_version = get_version(self.connection)
         return self.redis_server_version
+
+
+register_job_class(Job)
 
 
 def cancel_job(

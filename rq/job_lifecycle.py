@@ -18,6 +18,7 @@ from . import layout
 from .defaults import DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL
 from .exceptions import AbandonedJobError, InvalidJobOperation
 from .layout import utcnow
+from .queue_ref import QueueLike, QueueRef
 from .registry import (
     CanceledJobRegistry,
     FailedJobRegistry,
@@ -35,8 +36,8 @@ if TYPE_CHECKING:
 
     from .executions import Execution
     from .job import Job
-    from .queue import Queue
     from .registry import BaseRegistry
+    from .resilience import RetryLoop
 
 logger = logging.getLogger("rq.job")
 
@@ -46,13 +47,11 @@ FAILURE_CALLBACK_ERROR = "The failure callback raised as well:"
 _REGISTRY_KINDS = ("started", "finished", "failed", "deferred", "scheduled", "canceled")
 
 
-def _queue_of(job: "Job") -> "Queue":
-    from .queue import Queue
-
-    return Queue(job.origin, connection=job.connection, job_class=type(job), serializer=job.serializer)
+def _queue_of(job: "Job") -> QueueRef:
+    return QueueRef.of_job(job)
 
 
-def end_execution(job: "Job", queue: "Queue", execution: Optional["Execution"], pipe: "Pipeline") -> None:
+def end_execution(job: "Job", queue: "QueueLike", execution: Optional["Execution"], pipe: "Pipeline") -> None:
     """Remove the execution and its started-registry entry."""
     if execution is not None:
         execution.delete(job=job, pipeline=pipe)
@@ -61,7 +60,7 @@ def end_execution(job: "Job", queue: "Queue", execution: Optional["Execution"], 
 
 def write_success(
     job: "Job",
-    queue: "Queue",
+    queue: "QueueLike",
     pipe: "Pipeline",
     return_value: Any,
     *,
@@ -118,7 +117,7 @@ def restore_lost_hash(job: "Job", replies: list, status_write: Optional[int], tt
 
 def write_failure(
     job: "Job",
-    queue: "Queue",
+    queue: "QueueLike",
     pipe: "Pipeline",
     exc_string: str,
     *,
@@ -150,7 +149,7 @@ def plan_retry(job: "Job") -> int:
 
 def write_retry(
     job: "Job",
-    queue: "Queue",
+    queue: "QueueLike",
     pipe: "Pipeline",
     delay: int,
     exc_string: str = "",
@@ -193,7 +192,7 @@ def plan_returned_retry(job: "Job", retry: Any) -> Optional[int]:
 
 def write_returned_retry(
     job: "Job",
-    queue: "Queue",
+    queue: "QueueLike",
     pipe: "Pipeline",
     retry: Any,
     delay: Optional[int],
@@ -229,27 +228,20 @@ def write_returned_retry(
     pipe.exists(job.dependents_key)
 
 
-def release_if_needed(job: "Job", dependents_exist: Any) -> None:
+def release_if_needed(job: "Job", dependents_exist: Any, retry: Optional["RetryLoop"] = None) -> None:
     """Release dependents after an outcome was recorded, if the job has any.
 
     The outcome is already stored, so a Redis fault here must not lose the release: it is
-    tried again with backoff until Redis answers (a release is safe to repeat).
+    tried again on ``retry`` (the worker's outcome-write loop, so one outage of its
+    connection is logged once) until Redis answers (a release is safe to repeat).
     """
     if not dependents_exist:
         return
-    from .resilience import REDIS_ERRORS, Backoff, Outage
+    from .resilience import DEPENDENTS_RELEASE, Outage, RetryLoop
 
-    outage = Outage(logger, f"Job {job.id}", "the release of its dependents")
-    backoff = Backoff()
-    while True:
-        try:
-            _release(job)
-        except REDIS_ERRORS as exc:
-            outage.failed(exc)
-            backoff.sleep()
-            continue
-        outage.recovered()
-        return
+    if retry is None:
+        retry = RetryLoop(DEPENDENTS_RELEASE, Outage(logger, f"Job {job.id}", "the release of its dependents"))
+    retry.call(lambda: _release(job))
 
 
 def _release(job: "Job") -> None:
@@ -280,7 +272,7 @@ def run_failure_callback(
 
 def record_failure(
     job: "Job",
-    queue: "Queue",
+    queue: "QueueLike",
     exc_string: str,
     exc_info: Optional[tuple],
     *,
@@ -312,7 +304,7 @@ def record_failure(
 
 def record_success(
     job: "Job",
-    queue: "Queue",
+    queue: "QueueLike",
     return_value: Any,
     *,
     worker_name: str = "",
@@ -339,7 +331,7 @@ def handle_abandoned_job(
         return  # already ended; only the stale registry entry is left
     from .executions import Execution
 
-    queue = registry.get_queue()
+    queue = QueueRef(registry.name, registry.connection, registry.job_class, registry.serializer)
     if redeliver_abandoned(job, queue, execution_id):
         return
     stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S")
@@ -363,7 +355,7 @@ def handle_abandoned_job(
     )
 
 
-def redeliver_abandoned(job: "Job", queue: "Queue", execution_id: str) -> bool:
+def redeliver_abandoned(job: "Job", queue: "QueueLike", execution_id: str) -> bool:
     """Put an abandoned job back at the front of its queue if its redelivery budget allows.
 
     Opt-in (``max_redeliveries``, set per job at enqueue or by a worker started with
@@ -392,28 +384,8 @@ def redeliver_abandoned(job: "Job", queue: "Queue", execution_id: str) -> bool:
 
 
 def requeue_from_registry(registry: "BaseRegistry", job_or_id: Union["Job", str], at_front: bool = False) -> "Job":
-    """Take a job out of ``registry`` and enqueue it again with a clean state."""
-    job = (
-        job_or_id
-        if not isinstance(job_or_id, str)
-        else registry.job_class.fetch(job_or_id, connection=registry.connection, serializer=registry.serializer)
-    )
-    if job not in registry:
-        raise InvalidJobOperation(f"Job {job.id} is not in {registry.key}")
-    queue = _queue_of(job)
-    with registry.connection.pipeline() as pipe:
-        registry.remove(job, pipeline=pipe)
-        job.started_at = None
-        job.ended_at = None
-        job.worker_name = None
-        job.exc_info = ""
-        # The failure TTL must not outlive the failure: a requeued job (and its dependents
-        # set) waits on the queue as long as it takes, unless it has a ttl of its own.
-        for key in (job.key, job.dependents_key, job.dependencies_key):
-            pipe.persist(key)
-        queue._write_enqueue(job, pipe, at_front=at_front)
-        pipe.execute()
-    return job
+    """Take a job out of ``registry`` and enqueue it again with a clean state (``BaseRegistry.requeue``)."""
+    return registry.requeue(job_or_id, at_front=at_front)
 
 
 def cancel_job(
@@ -443,7 +415,7 @@ def cancel_job(
         release_dependents(job, exclude_job_id=job.id)
 
 
-def _remove_from_registries(job: "Job", queue: "Queue", pipe: Any, keep: tuple = ()) -> None:
+def _remove_from_registries(job: "Job", queue: "QueueLike", pipe: Any, keep: tuple = ()) -> None:
     for kind in _REGISTRY_KINDS:
         if kind in keep:
             continue
@@ -501,7 +473,7 @@ def delete_dependents(job: "Job", pipeline: Optional["Pipeline"] = None) -> None
         pipe.execute()
 
 
-def fail_unreadable_job(queue: "Queue", job_id: str, reason: str, execution_id: str = "") -> None:
+def fail_unreadable_job(queue: "QueueLike", job_id: str, reason: str, execution_id: str = "") -> None:
     """Record as failed a dequeued job whose hash cannot be read (corrupt fields, no ``data``).
 
     Only the fields a reader needs are written, so it shows up in the failed registry with
@@ -518,7 +490,7 @@ def fail_unreadable_job(queue: "Queue", job_id: str, reason: str, execution_id: 
             maxlen=10,
             approximate=True,
         )
-        pipe.lrem(queue.intermediate_queue_key, 1, job_id)
+        pipe.lrem(layout.intermediate_queue_key(queue.name), 1, job_id)
         if execution_id:  # its start was already recorded
             pipe.zrem(StartedJobRegistry(queue=queue).key, layout.composite_member(job_id, execution_id))
             pipe.delete(layout.execution_key(job_id, execution_id))
@@ -561,10 +533,16 @@ class JobOperations:
         """Put a failed (or stopped) job back on its queue."""
         return self.failed_job_registry.requeue(self, at_front=at_front)
 
-    def retry(self, queue: "Queue", pipeline: "Pipeline") -> None:
+    def retry(self, queue: "QueueLike", pipeline: "Pipeline") -> None:
         """Use up one retry and queue the writes that run the job again (now or after its interval)."""
         job = cast("Job", self)
         write_retry(job, queue, pipeline, plan_retry(job))
+
+    def _handle_abandoned(
+        self, registry: StartedJobRegistry, execution_id: str, exception_handlers: Iterable[Callable[..., Any]]
+    ) -> None:
+        """``handle_abandoned_job`` for this job: how ``StartedJobRegistry.cleanup`` recovers it."""
+        handle_abandoned_job(registry, cast("Job", self), execution_id, exception_handlers)
 
     def send_webhooks(self, status: str, *, exc_string: Optional[str] = None) -> None:
         """Call the job's webhooks registered for ``status`` ('finished' or 'failed'); errors are logged."""

@@ -66,12 +66,27 @@ def queue_key(name: str) -> str:
     return QUEUE_PREFIX + name
 
 
+def compact_temporary_key(token: str) -> str:
+    """Where ``Queue.compact`` moves a queue's list while it rebuilds it."""
+    return QUEUE_PREFIX + "_compact:" + token
+
+
 def intermediate_queue_key(name: str) -> str:
-    return queue_key(name) + ":intermediate"
+    return intermediate_key_of(queue_key(name))
+
+
+def intermediate_key_of(queue_key: str) -> str:
+    """The intermediate list of the queue whose key (not name) is ``queue_key``."""
+    return queue_key + ":intermediate"
 
 
 def intermediate_first_seen_key(name: str, job_id: str) -> str:
-    return intermediate_queue_key(name) + ":first_seen:" + job_id
+    return first_seen_key_of(intermediate_queue_key(name), job_id)
+
+
+def first_seen_key_of(intermediate_key: str, job_id: str) -> str:
+    """When maintenance first saw ``job_id`` in the intermediate list ``intermediate_key``."""
+    return intermediate_key + ":first_seen:" + job_id
 
 
 def job_key(job_id: str) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from . import layout
 from .defaults import INTERMEDIATE_STUCK_AFTER
+from .intermediate_queue import FIRST_SEEN_TTL
 from .layout import as_text
 from .registry import clean_registries
 from .worker_registration import clean_worker_registry
@@ -43,9 +44,6 @@ if redis.call('EXISTS', KEYS[6]) == 1 then
 end
 return 1
 """
-
-# How long a first-seen mark of an intermediate id is kept (as upstream does).
-FIRST_SEEN_TTL = 86400
 
 
 def run_maintenance(queues: Iterable["Queue"], exception_handlers: Iterable[Callable[..., Any]] = ()) -> list[str]:

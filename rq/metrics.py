@@ -22,7 +22,7 @@ from typing import Any, Optional
 from redis import Redis
 from redis.exceptions import RedisError
 
-from .health import DEFAULT_HTTP_HOST, PROBE_TIMEOUT, Route, probe_client
+from .health_checks import DEFAULT_HTTP_HOST, PROBE_TIMEOUT, Route, probe_client
 from .http_endpoint import HTTPEndpoint
 
 __all__ = [

@@ -13,14 +13,16 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union, cast
 
 from redis import Redis, ResponseError
 
-from . import layout
+from . import layout, queue_writes
 from .connections import resolve_connection
 from .defaults import DEFAULT_JOB_TIMEOUT
 from .enqueue import EnqueueData, Enqueueing
 from .exceptions import NoSuchJobError
+from .intermediate_queue import move_first, pop_first
 from .job import Job
 from .job_validation import check_ttl
 from .layout import Text, as_text
+from .registered_classes import register_queue_class
 from .serializers import resolve_serializer
 from .timeouts import BaseDeathPenalty, UnixSignalDeathPenalty
 from .utils import backend_class, get_version
@@ -212,13 +214,7 @@ class Queue(Enqueueing):
 
     def get_job_position(self, job_or_id: Union[Job, str]) -> Optional[int]:
         job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
-        try:
-            # Without count, LPOS answers one index, not a list (redis-py's annotation allows both).
-            position = cast(Optional[int], self.connection.lpos(self.key, job_id))
-        except ResponseError:  # Redis < 6.0.6 has no LPOS
-            job_ids = self.get_job_ids()
-            return job_ids.index(job_id) if job_id in job_ids else None
-        return None if position is None else int(position)
+        return queue_writes.job_position(self.connection, self.name, job_id)
 
     # ---- registries ----------------------------------------------------------
 
@@ -246,11 +242,11 @@ class Queue(Enqueueing):
 
     def remove(self, job_or_id: Union[Job, str], pipeline: Optional["Pipeline"] = None) -> Any:
         job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
-        return (pipeline if pipeline is not None else self.connection).lrem(self.key, 1, job_id)
+        return queue_writes.remove_job_id(pipeline if pipeline is not None else self.connection, self.name, job_id)
 
     def compact(self) -> None:
         """Drop ids whose job hash no longer exists, keeping the order of the rest."""
-        temporary = f"{layout.QUEUE_PREFIX}_compact:{uuid.uuid4()}"
+        temporary = layout.compact_temporary_key(str(uuid.uuid4()))
         try:
             self.connection.rename(self.key, temporary)
         except ResponseError:
@@ -327,8 +323,7 @@ class Queue(Enqueueing):
     # ---- list operations ---------------------------------------------------
 
     def push_job_id(self, job_id: str, pipeline: Optional["Pipeline"] = None, at_front: bool = False) -> None:
-        conn: Any = pipeline if pipeline is not None else self.connection
-        (conn.lpush if at_front else conn.rpush)(self.key, job_id)
+        queue_writes.push_job_id(pipeline if pipeline is not None else self.connection, self.name, job_id, at_front)
 
     def pop_job_id(self) -> Optional[str]:
         return as_text(cast(Text, self.connection.lpop(self.key)))  # one id: no count
@@ -338,15 +333,11 @@ class Queue(Enqueueing):
         cls, queue_keys: Sequence[str], timeout: Optional[int], connection: Optional[Redis] = None
     ) -> Optional[tuple[str, str]]:
         """(queue key, job id) from the first non-empty queue; ``timeout`` > 0 blocks, None does not."""
-        from .dequeue import pop_first
-
         return pop_first(resolve_connection(connection, "Queue.lpop"), queue_keys, timeout)
 
     @classmethod
     def lmove(cls, connection: Redis, queue_key: str, timeout: Optional[int]) -> Optional[tuple[str, str]]:
         """Move one id into the queue's intermediate list, so it is never only in memory."""
-        from .dequeue import move_first
-
         return move_first(connection, queue_key, timeout)
 
     @classmethod
@@ -373,3 +364,6 @@ class Queue(Enqueueing):
             except NoSuchJobError:
                 continue
             return job, queue
+
+
+register_queue_class(Queue)

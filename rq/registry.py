@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 
 from redis import Redis
 
-from . import layout
+from . import layout, registered_classes
 from .connections import resolve_connection
 from .defaults import DEFAULT_FAILURE_TTL
-from .exceptions import NoSuchJobError
+from .exceptions import InvalidJobOperation, NoSuchJobError
 from .layout import as_text, score_of, ttl_score
+from .queue_ref import QueueLike, QueueRef
 from .serializers import resolve_serializer
 from .status import JobStatus
 from .timeouts import UnixSignalDeathPenalty
@@ -60,7 +61,7 @@ class BaseRegistry:
         name: str = "default",
         connection: Optional[Redis] = None,
         job_class: Optional[type["Job"]] = None,
-        queue: Optional["Queue"] = None,
+        queue: Optional["QueueLike"] = None,
         serializer: Any = None,
         death_penalty_class: Optional[type] = None,
     ) -> None:
@@ -74,9 +75,7 @@ class BaseRegistry:
             self.name = name
             self.connection = resolve_connection(connection, type(self).__name__)
             self.serializer = resolve_serializer(serializer)
-        from .job import Job
-
-        self.job_class = job_class or Job
+        self.job_class = job_class or registered_classes.job_class()
         self.death_penalty_class = death_penalty_class or UnixSignalDeathPenalty
         self.key = layout.registry_key(self.kind, self.name)
 
@@ -141,10 +140,9 @@ class BaseRegistry:
         return [as_text(member) for member in members]
 
     def get_queue(self) -> "Queue":
-        """The queue this registry belongs to."""
-        from .queue import Queue
-
-        return Queue(self.name, connection=self.connection, job_class=self.job_class, serializer=self.serializer)
+        """The queue this registry belongs to (for callers: the model itself never builds a Queue)."""
+        queue_class = registered_classes.queue_class()
+        return queue_class(self.name, connection=self.connection, job_class=self.job_class, serializer=self.serializer)
 
     def get_expiration_time(self, job: JobOrId) -> Optional[datetime]:
         """When the entry expires (UTC); None if it never does or is not here."""
@@ -164,9 +162,26 @@ class BaseRegistry:
 
     def requeue(self, job_or_id: JobOrId, at_front: bool = False) -> "Job":
         """Move a job from this registry back to its queue, with a clean status."""
-        from .job_lifecycle import requeue_from_registry
-
-        return requeue_from_registry(self, job_or_id, at_front=at_front)
+        job = (
+            job_or_id
+            if not isinstance(job_or_id, str)
+            else self.job_class.fetch(job_or_id, connection=self.connection, serializer=self.serializer)
+        )
+        if job not in self:
+            raise InvalidJobOperation(f"Job {job.id} is not in {self.key}")
+        with self.connection.pipeline() as pipe:
+            self.remove(job, pipeline=pipe)
+            job.started_at = None
+            job.ended_at = None
+            job.worker_name = None
+            job.exc_info = ""
+            # The failure TTL must not outlive the failure: a requeued job (and its dependents
+            # set) waits on the queue as long as it takes, unless it has a ttl of its own.
+            for key in (job.key, job.dependents_key, job.dependencies_key):
+                pipe.persist(key)
+            QueueRef.of_job(job)._write_enqueue(job, pipe, at_front=at_front)
+            pipe.execute()
+        return job
 
 
 class StartedJobRegistry(BaseRegistry):
@@ -263,8 +278,6 @@ class StartedJobRegistry(BaseRegistry):
         claim makes one of them handle the entry, and the score is read again under the
         claim, so an entry recovered (or renewed by a worker that came back) is left alone.
         """
-        from .job_lifecycle import handle_abandoned_job
-
         claim = layout.abandoned_claim_key(member)
         if not self.connection.set(claim, 1, nx=True, ex=ABANDONED_CLAIM_TTL):
             return
@@ -276,7 +289,8 @@ class StartedJobRegistry(BaseRegistry):
             job = self._fetch(job_id)
             if job is not None:
                 try:
-                    handle_abandoned_job(self, job, execution_id, exception_handlers)
+                    # The job's class brings its transitions (rq.job_lifecycle), which sit above registries.
+                    job._handle_abandoned(self, execution_id, exception_handlers)
                 except Exception:
                     logger.exception("Could not move abandoned job %s to the failed registry", job_id)
                     return  # the entry stays: a later cleanup tries again
@@ -424,12 +438,12 @@ def registry_class(kind: str) -> type[BaseRegistry]:
     return _REGISTRIES[kind]
 
 
-def registries_for(queue: "Queue", kinds: Iterable[str]) -> list[BaseRegistry]:
+def registries_for(queue: "QueueLike", kinds: Iterable[str]) -> list[BaseRegistry]:
     """One registry of each of ``kinds`` for ``queue``."""
     return [registry_class(kind)(queue=queue) for kind in kinds]
 
 
-def clean_registries(queue: "Queue", exception_handlers: Optional[list[Callable]] = None) -> None:
+def clean_registries(queue: "QueueLike", exception_handlers: Optional[list[Callable]] = None) -> None:
     """Drop expired entries of the finished and failed registries and recover abandoned started jobs."""
     FinishedJobRegistry(queue=queue).cleanup()
     StartedJobRegistry(queue=queue).cleanup(exception_handlers=exception_handlers)

@@ -1,44 +1,58 @@
 """How rq rides through Redis trouble: which errors are transient, how long to wait, what to log.
 
-Every loop that talks to Redis (dequeue, heartbeat, command listener, scheduler,
-maintenance) uses a ``Backoff`` to pace its retries and an ``Outage`` to log the first
-failure of an outage as a WARNING, rate-limited reminders while it lasts, and one INFO
-line with the duration when Redis is back. Transient faults are never logged as errors.
+Every loop that talks to Redis (the worker's main loop and registration, the command
+listener, the scheduler loop, outcome writes and the release of dependents) runs on a
+``RetryLoop``: it names a ``RetryPolicy`` (how long to wait between attempts, and whether
+an error that is not a Redis outage ends the loop or is retried), logs through the
+``Outage`` of its connection (the first failure of an outage as a WARNING, rate-limited
+reminders while it lasts, one INFO line with the duration when Redis is back), waits
+with capped exponential backoff on its stop event (a stop request ends the wait at once)
+and calls its on-recover hook when an outage ends. Transient faults are never logged as
+errors.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
-from typing import Optional
+from typing import Callable, NamedTuple, Optional, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError
+from redis.exceptions import ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["Backoff", "Outage", "REDIS_ERRORS", "is_redis_error"]
+from .exceptions import StopRequested
+from .settings import settings
 
+__all__ = [
+    "Backoff",
+    "COMMAND_LISTENER",
+    "CRON_LOOP",
+    "DEPENDENTS_RELEASE",
+    "OUTCOME_WRITES",
+    "Outage",
+    "REDIS_ERRORS",
+    "RetryLoop",
+    "RetryPolicy",
+    "SCHEDULER_LOOP",
+    "WORKER_MAIN_LOOP",
+    "WORKER_REGISTRATION",
+    "is_redis_error",
+]
 
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
+T = TypeVar("T")
 
 
 # Errors that mean "Redis is unreachable or changing hands", not "the request was wrong".
 # ReadOnlyError: a replica answered while a Sentinel failover promotes a new master.
 REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
 
-# First retry delay after a Redis error, in seconds.
-BACKOFF_INITIAL = _env_float("RQ_BACKOFF_INITIAL", 0.5)
-# Longest delay between retries while Redis stays away, in seconds.
-BACKOFF_MAX = _env_float("RQ_BACKOFF_MAX", 30.0)
-# Seconds between reminder warnings while one outage lasts.
-OUTAGE_REMINDER_INTERVAL = _env_float("RQ_OUTAGE_REMINDER_INTERVAL", 60.0)
+# Retry pacing and outage reminders (see rq.settings).
+BACKOFF_INITIAL = settings.backoff_initial
+BACKOFF_MAX = settings.backoff_max
+OUTAGE_REMINDER_INTERVAL = settings.outage_reminder_interval
 
 
 def is_redis_error(exc: BaseException) -> bool:
@@ -61,7 +75,11 @@ class Backoff:
     """Capped exponential delays with a little jitter, so a fleet does not retry in lockstep."""
 
     def __init__(
-        self, initial: float = BACKOFF_INITIAL, maximum: float = BACKOFF_MAX, factor: float = 2.0, jitter: float = 0.1
+        self,
+        initial: float = BACKOFF_INITIAL,
+        maximum: float = BACKOFF_MAX,
+        factor: float = settings.backoff_factor,
+        jitter: float = settings.backoff_jitter,
     ) -> None:
         self.initial = initial
         self.maximum = maximum
@@ -157,3 +175,155 @@ class Outage:
             self.last_recovery = time.time()
             self.logger.info("%s: %s recovered after %.1fs", self.subject, self.what, duration)
             return duration
+
+
+class RetryPolicy(NamedTuple):
+    """How one loop behaves while Redis is away: its pacing, and what other errors do.
+
+    An error that is not a Redis outage leaves the loop, for its caller to handle, unless
+    it is one of ``retried``: those are logged with their traceback and retried with the
+    same backoff (for loops that must outlive such a failure).
+    """
+
+    name: str
+    initial: float = settings.backoff_initial
+    maximum: float = settings.backoff_max
+    factor: float = settings.backoff_factor
+    jitter: float = settings.backoff_jitter
+    retried: tuple[type[BaseException], ...] = ()
+
+    def backoff(self) -> Backoff:
+        return Backoff(self.initial, self.maximum, self.factor, self.jitter)
+
+
+# The policies of the loops that talk to Redis. A worker builds its main-loop policy from
+# WORKER_MAIN_LOOP with its ``exponential_backoff_factor`` and ``max_connection_wait_time``.
+WORKER_MAIN_LOOP = RetryPolicy("worker main loop")
+WORKER_REGISTRATION = RetryPolicy("worker registration")
+OUTCOME_WRITES = RetryPolicy("outcome writes")
+DEPENDENTS_RELEASE = RetryPolicy("release of dependents")
+COMMAND_LISTENER = RetryPolicy(
+    "command listener", initial=settings.listener_backoff_initial, maximum=settings.listener_backoff_max
+)
+SCHEDULER_LOOP = RetryPolicy("scheduler loop", retried=(Exception,))
+# Upstream's cron scheduler ends on an error that does not come from Redis; a command that
+# Redis refuses (a RedisError other than an outage) is retried.
+CRON_LOOP = RetryPolicy("cron scheduler loop", retried=(RedisError,))
+
+
+class RetryLoop:
+    """Runs steps that talk to Redis until they succeed or the loop is stopped.
+
+    A Redis error (``REDIS_ERRORS``) is recorded on ``outage`` (shared by every loop of one
+    connection, so one outage is one stream of warnings) and waited out with the policy's
+    backoff on ``stop``: setting the event ends the wait at once, and the loop then stops
+    (``call`` raises ``StopRequested``, ``run`` returns). The first success after an outage
+    resets the backoff and calls ``on_recover`` (a Redis error raised there counts as a
+    failure of the step, and the hook runs again at the next recovery).
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        outage: Outage,
+        stop: Optional[threading.Event] = None,
+        on_recover: Optional[Callable[[], None]] = None,
+    ) -> None:
+        self.policy = policy
+        self.outage = outage
+        self.stop_event = stop if stop is not None else threading.Event()
+        self.on_recover = on_recover
+        self.backoff = policy.backoff()
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop_event.is_set()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def failed(self, exc: BaseException, stop: Optional[threading.Event] = None) -> bool:
+        """Record a Redis error and wait the next delay (less if stopped); True if it began an outage.
+
+        ``stop`` replaces the loop's stop event for this wait (a listener thread's own event).
+        """
+        new = self.outage.failed(exc)
+        self.wait(stop)
+        return new
+
+    def wait(self, stop: Optional[threading.Event] = None) -> float:
+        """Wait the next backoff delay, or less if the stop event (``stop``, else the loop's) is set."""
+        return self.backoff.sleep(stop if stop is not None else self.stop_event)
+
+    def _retry_other_error(self) -> None:
+        """In an ``except`` block: log the error with its traceback and wait, for a policy that retries them."""
+        self.outage.logger.exception(
+            "%s: unexpected error in the %s; retrying with backoff", self.outage.subject, self.policy.name
+        )
+        self.backoff.sleep(self.stop_event)
+
+    def succeeded(self) -> None:
+        """A round trip went through: reset the backoff, and end the outage (calling the hook) if one was on."""
+        self.backoff.reset()
+        if self.outage.recovered() is not None and self.on_recover is not None:
+            self.on_recover()
+
+    def attempt(self, step: Callable[[], object]) -> bool:
+        """Try ``step`` once, without waiting: True if it went through, False (recorded) on a Redis error.
+
+        For calls paced by their caller, such as heartbeats between two polls.
+        """
+        try:
+            step()
+            self.succeeded()
+        except REDIS_ERRORS as exc:
+            self.outage.failed(exc)
+            return False
+        return True
+
+    def call(self, step: Callable[[], T], on_error: Optional[Callable[[BaseException], None]] = None) -> T:
+        """``step()`` until it goes through; raises ``StopRequested`` if stopped while Redis is away.
+
+        ``on_error(exc)`` runs after each Redis error, before the wait.
+        """
+        while True:
+            try:
+                result = step()
+                self.succeeded()
+                return result
+            except REDIS_ERRORS as exc:
+                if on_error is not None:
+                    on_error(exc)
+                self.failed(exc)
+                if self.stopped:
+                    raise StopRequested() from exc
+            except (StopRequested, SystemExit, KeyboardInterrupt):
+                raise
+            except self.policy.retried:
+                self._retry_other_error()
+
+    def run(
+        self,
+        step: Callable[[], bool],
+        interval: float = 0.0,
+        on_error: Optional[Callable[[BaseException], None]] = None,
+    ) -> None:
+        """Call ``step()`` until it returns False or the loop is stopped, waiting ``interval`` after each success."""
+        while not self.stopped:
+            try:
+                go_on = step()
+                self.succeeded()
+            except REDIS_ERRORS as exc:
+                if on_error is not None:
+                    on_error(exc)
+                self.failed(exc)
+                continue
+            except (StopRequested, SystemExit, KeyboardInterrupt):
+                raise
+            except self.policy.retried:
+                self._retry_other_error()
+                continue
+            if not go_on:
+                return
+            if interval:
+                self.stop_event.wait(interval)

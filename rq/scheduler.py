@@ -42,8 +42,9 @@ from .layout import as_text, format_ts, parse_ts, score_of, utcnow
 from .logutils import setup_loghandlers
 from .queue import Queue
 from .registry import ScheduledJobRegistry
-from .resilience import REDIS_ERRORS, Backoff, Outage
+from .resilience import REDIS_ERRORS, SCHEDULER_LOOP, Outage, RetryLoop
 from .serializers import resolve_serializer
+from .settings import settings
 from .status import JobStatus
 
 if TYPE_CHECKING:
@@ -63,13 +64,13 @@ __all__ = ["RQScheduler", "SchedulerStatus", "start_worker_scheduler"]
 logger = logging.getLogger("rq.scheduler")
 
 # Seconds between two passes of the scheduler loop.
-DEFAULT_SCHEDULER_INTERVAL = 1
+DEFAULT_SCHEDULER_INTERVAL = settings.scheduler_interval
 # Seconds a lock (and the metadata hash) outlives the pass that last refreshed it.
-SCHEDULER_LOCK_GRACE = 60
+SCHEDULER_LOCK_GRACE = settings.scheduler_lock_grace
 # Due jobs read and moved per queue in one script call.
 SCHEDULED_BATCH_SIZE = 1000
 # Seconds stop() waits for a scheduler process to exit after SIGTERM before it sends SIGKILL.
-SCHEDULER_STOP_TIMEOUT = 5.0
+SCHEDULER_STOP_TIMEOUT = settings.scheduler_stop_timeout
 
 # Acquire-or-refresh, per key: absent -> SET EX, held by us -> EXPIRE, held by another -> taken.
 # Any other value (another scheduler's name, or the PID an RQ 1.x scheduler writes) is respected.
@@ -498,33 +499,28 @@ class RQScheduler:
         setup_loghandlers(self.logging_level, self.date_format, self.log_format, name="rq.scheduler")
         self._install_signal_handlers()
         self._status = SchedulerStatus.WORKING
-        backoff = Backoff()
         registered = False
-        while not self._stop_requested:
+
+        def one_pass() -> bool:
+            nonlocal registered
             if self._parent_pid is not None and os.getppid() != self._parent_pid:
                 logger.warning("Scheduler %s: its worker (PID %d) is gone; stopping", self.name, self._parent_pid)
-                break
-            try:
-                if not registered:
-                    self.register_birth()
-                    registered = True
-                if self.should_reacquire_locks:
-                    self.acquire_locks()
-                self.heartbeat()
-                self._outage.recovered()
-                self.enqueue_scheduled_jobs()
-            except REDIS_ERRORS as exc:
-                self._outage.failed(exc)
-                # Redis may come back empty (restarted): try every lock again once it answers.
-                self._last_lock_attempt = None
-                backoff.sleep(self._stop_event)
-                continue
-            except Exception:
-                logger.exception("Scheduler %s: unexpected error; retrying with backoff", self.name)
-                backoff.sleep(self._stop_event)
-                continue
-            backoff.reset()
-            self._stop_event.wait(self.interval)
+                return False
+            if not registered:
+                self.register_birth()
+                registered = True
+            if self.should_reacquire_locks:
+                self.acquire_locks()
+            self.heartbeat()
+            self.enqueue_scheduled_jobs()
+            return True
+
+        def lost_redis(exc: BaseException) -> None:
+            # Redis may come back empty (restarted): try every lock again once it answers.
+            self._last_lock_attempt = None
+
+        loop = RetryLoop(SCHEDULER_LOOP, self._outage, stop=self._stop_event)
+        loop.run(one_pass, interval=self.interval, on_error=lost_redis)
         self.stop()
 
     def request_stop(self, signum: Any = None, frame: Any = None) -> None:
@@ -658,7 +654,7 @@ def start_worker_scheduler(worker: "BaseWorker", burst: bool) -> RQScheduler:
         connection=worker.connection,
         serializer=worker.serializer,
         name=worker_scheduler_name(worker.name),
-        interval=getattr(worker, "scheduler_interval", 1),
+        interval=getattr(worker, "scheduler_interval", DEFAULT_SCHEDULER_INTERVAL),
         logging_level=worker_level or logging.INFO,
     )
     if burst:

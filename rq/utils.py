@@ -10,6 +10,7 @@ import numbers
 import re
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence, SupportsInt, Union, cast
 
+from . import registered_classes
 from .exceptions import TimeoutFormatError
 from .layout import as_text, format_ts, parse_ts, split_composite_member, utcnow
 
@@ -206,9 +207,8 @@ def get_call_string(
 
 
 def parse_names(queues_or_names: Iterable[Any]) -> list[str]:
-    from .queue import Queue
-
-    return [item.name if isinstance(item, Queue) else str(item) for item in queues_or_names]
+    queue_class = registered_classes.queue_class()
+    return [item.name if isinstance(item, queue_class) else str(item) for item in queues_or_names]
 
 
 def str_to_date(value: Union[str, bytes, None]) -> Optional[_dt.datetime]:
@@ -253,3 +253,20 @@ def get_connection_from_queues(queues: Iterable[Any]) -> Optional["Redis"]:
 
 def parse_composite_key(composite_key: Union[str, bytes]) -> tuple[str, str]:
     return split_composite_member(composite_key)
+
+
+# What a monitoring record shows instead of a value that JSON cannot hold (cron job arguments, meta).
+NOT_JSON_SERIALIZABLE = "<not JSON serializable>"
+
+
+def safe_json_dumps(value: Any) -> str:
+    """``value`` as JSON text, or ``NOT_JSON_SERIALIZABLE`` if JSON cannot hold it."""
+    import json
+
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return NOT_JSON_SERIALIZABLE
+
+
+__all__ += ["NOT_JSON_SERIALIZABLE", "safe_json_dumps"]

@@ -56,7 +56,7 @@ def test_a_worker_notices_a_pause_while_it_runs(connection):
     worker = SimpleWorker([queue], connection=connection)
     with ThreadWorker(worker):
         queue.pause()
-        wait_for(lambda: "live" in worker._paused, message="the worker to see the pause")
+        wait_for(lambda: "live" in worker.dequeuer.paused, message="the worker to see the pause")
         job = queue.enqueue(jobs.add, 1, 1)
         queue.unpause()
         wait_for(lambda: job.get_status() == JobStatus.FINISHED, message="the job to run after unpause")

@@ -671,7 +671,7 @@ def test_password_stays_out_of_output_logs_titles_and_redis(
 
     # In this process: the titles a worker would set, and every log record.
     titles: list[str] = []
-    monkeypatch.setattr("rq.worker._setproctitle", titles.append)
+    monkeypatch.setattr("rq.worker.base._setproctitle", titles.append)
     queue.enqueue(jobs.add, 3, 4)
     for name in ("rq", "rq.worker", "rq.job", "rq.queue"):
         caplog.set_level(logging.DEBUG, logger=name)

@@ -25,10 +25,11 @@ from rq.defaults import (
 from rq.exceptions import StopRequested
 from rq.health import DEFAULT_HTTP_HOST, HEALTH_CHECK_INTERVAL
 from rq.job_validation import MAX_TTL
-from rq.layout import SUSPENDED_KEY
+from rq.layout import PREFIX, SUSPENDED_KEY
 from rq.logutils import setup_loghandlers
 from rq.resilience import REDIS_ERRORS
 from rq.serializers import DefaultSerializer
+from rq.settings import settings
 from rq.suspension import is_suspended
 from rq.utils import import_attribute
 from rq.worker import DequeueStrategy, RandomWorker, RoundRobinWorker
@@ -132,7 +133,7 @@ def _suspended(cli_config: CliConfig) -> bool:
         return False
     except NoPermissionError as exc:
         # Redis does not say which key it refused: this is the first one a worker reads.
-        raise NoPermissionError(f"{exc} (reading {SUSPENDED_KEY}: a worker needs the keys '~rq:*')") from None
+        raise NoPermissionError(f"{exc} (reading {SUSPENDED_KEY}: a worker needs the keys '~{PREFIX}*')") from None
 
 
 @main.command()
@@ -172,7 +173,7 @@ def _suspended(cli_config: CliConfig) -> bool:
 @click.option(
     "--scheduler-interval",
     type=click.FloatRange(min=0.1),
-    default=1.0,
+    default=settings.scheduler_interval,
     show_default=True,
     help="Seconds between two passes of the worker's scheduler (with --with-scheduler).",
 )

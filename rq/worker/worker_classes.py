@@ -1,7 +1,7 @@
 """The worker variants: ``SimpleWorker`` (no fork), ``SpawnWorker`` (a fresh interpreter per
 job), ``RoundRobinWorker`` and ``RandomWorker`` (a fixed dequeue strategy) and
 ``HerokuWorker`` (warns the job before the platform kills it). Import them from ``rq.worker``
-or ``rq``; the main loop they share is in ``rq.worker``.
+or ``rq``; the main loop they share is in ``rq.worker.base``.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import sys
 import time
 from typing import Any, Optional
 
-from .defaults import DEFAULT_WORKER_TTL
-from .dequeue import DequeueStrategy
-from .job import Job
-from .queue import Queue
-from .work_horse import signal_name
-from .worker import BaseWorker, Worker, WorkerStatus, logger
+from ..job import Job
+from ..queue import Queue
+from .base import BaseWorker, Worker, WorkerStatus, logger
+from .dequeuer import DequeueStrategy
+from .horse import signal_name
+from .registration import NO_HEARTBEATS_WHILE_RUNNING
 
 __all__ = ["HerokuWorker", "RandomWorker", "RoundRobinWorker", "SimpleWorker", "SpawnWorker"]
 
@@ -27,7 +27,7 @@ class SpawnWorker(Worker):
     """Runs each job in a freshly started interpreter instead of a fork (for code that is not fork-safe)."""
 
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
-        from .spawn_horse import spawn_request
+        from ..spawn_horse import spawn_request
 
         read_end, write_end = os.pipe()
         env = {**os.environ, "RQ_WORKER_ID": self.name, "RQ_JOB_ID": job.id}
@@ -68,13 +68,8 @@ class SimpleWorker(BaseWorker):
             self._current = None
         self._state = WorkerStatus.IDLE.value
 
-    def get_heartbeat_ttl(self, job: Job) -> int:
-        # No heartbeats while the job runs in this process: the entry must outlive the job.
-        if job.timeout == -1:
-            return DEFAULT_WORKER_TTL
-        return (job.timeout or self.queue_class.DEFAULT_TIMEOUT) + 60
-
-    get_heartbeat_ttl.ttl_rule = "simple"  # type: ignore[attr-defined]
+    # No heartbeats while the job runs in this process: the entries must outlive the job.
+    heartbeat_ttl_rule = NO_HEARTBEATS_WHILE_RUNNING
 
     def handle_cold_shutdown(self) -> None:
         if self._current is not None:
@@ -127,12 +122,7 @@ class HerokuWorker(Worker):
             signal.alarm(self.imminent_shutdown_delay)
 
     def raise_shutdown_imminent(self, signum: Any, frame: Any) -> None:
-        from .exceptions import ShutDownImminentException
+        from ..exceptions import ShutDownImminentException
 
         details = {prop: getattr(frame, prop, None) for prop in self.frame_properties}
         raise ShutDownImminentException(f"shut down imminent (signal: {signal_name(signum)})", details)
-
-
-# Shown, pickled and looked up as rq.worker.<name>, where users import them from.
-for _variant in (SpawnWorker, SimpleWorker, RoundRobinWorker, RandomWorker, HerokuWorker):
-    _variant.__module__ = "rq.worker"

@@ -12,23 +12,62 @@ import os
 import socket
 import sys
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 from redis import Redis
 from redis.exceptions import NoPermissionError
 
-from . import layout, worker_registration
-from .defaults import DEAD_WORKER_TTL, WORKER_KEY_GRACE
-from .layout import as_text, format_ts, parse_ts, utcnow
-from .version import VERSION
+from .. import layout, worker_registration
+from ..defaults import DEAD_WORKER_TTL, DEFAULT_WORKER_TTL, WORKER_KEY_GRACE
+from ..layout import as_text, format_ts, parse_ts, utcnow
+from ..settings import settings
+from ..version import VERSION
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
-    from .job import Job
-    from .queue import Queue
+    from ..job import Job
+    from ..queue import Queue
 
 logger = logging.getLogger("rq.worker")
+
+
+class HeartbeatTTL(NamedTuple):
+    """The heartbeat TTL rule: how long a running job's entries live without a heartbeat.
+
+    The worker record, the execution and the started-registry entry of a running job get
+    this TTL at the job's start and at every heartbeat. ``per_interval``: the worker
+    heartbeats every ``job_monitoring_interval`` while the job runs (``Worker``), so the TTL
+    is that interval (or the time the job has left, if shorter) plus ``grace``. Otherwise
+    no heartbeat comes while the job runs (``SimpleWorker``): the TTL is the job's whole
+    timeout plus ``grace``, and ``unlimited`` for a job without a time limit.
+
+    This is the only place the rule's numbers are written: the dequeue script, which
+    records a start in Redis, receives them from ``script_args()`` and applies ``ttl()``
+    with nothing elapsed.
+    """
+
+    per_interval: bool
+    unlimited: int = DEFAULT_WORKER_TTL
+    grace: int = settings.heartbeat_grace
+
+    def ttl(self, timeout: Optional[int], default_timeout: int, interval: int, elapsed: float = 0.0) -> int:
+        if self.per_interval:
+            if timeout and timeout > 0:
+                return int(min(timeout - elapsed, interval)) + self.grace
+            return interval + self.grace
+        if timeout == -1:
+            return self.unlimited
+        return int(timeout or default_timeout) + self.grace
+
+    def script_args(self) -> list[int]:
+        """The rule as the dequeue script reads it: per-interval flag (1/0), unlimited TTL, grace."""
+        return [1 if self.per_interval else 0, self.unlimited, self.grace]
+
+
+# The rules of the two ways a job runs: in a watched work horse, or in the worker's own process.
+HEARTBEATS_WHILE_RUNNING = HeartbeatTTL(per_interval=True)
+NO_HEARTBEATS_WHILE_RUNNING = HeartbeatTTL(per_interval=False)
 
 
 class WorkerRecord:
@@ -222,7 +261,7 @@ class WorkerRecord:
         return as_text(conn.hget(self.key, "current_job"))
 
     def get_current_job(self) -> Optional["Job"]:
-        from .exceptions import NoSuchJobError
+        from ..exceptions import NoSuchJobError
 
         job_id = self.get_current_job_id()
         if job_id is None:
@@ -328,7 +367,7 @@ class WorkerRecord:
         """Every live worker (or the ones listening on ``queue``)."""
         connection = connection or (queue.connection if queue is not None else None)
         if connection is None:
-            from .connections import resolve_connection
+            from ..connections import resolve_connection
 
             connection = resolve_connection(None, "Worker.all")
         workers = [

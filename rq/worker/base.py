@@ -1,11 +1,8 @@
-"""Workers: take jobs from queues and run them, riding through Redis outages.
+"""The worker's main loop, signals and wiring: ``BaseWorker`` and ``Worker`` (upstream's ``rq.worker.base``).
 
-``Worker`` forks a work horse per job; the other variants (``SimpleWorker``,
-``SpawnWorker``, ...) are in ``rq.worker_classes`` and exported here. A worker's record in
-Redis lives in ``rq.worker_record``, dequeueing in ``rq.dequeue``, running a job in
-``rq.job_runner``, the fork model in ``rq.work_horse``, and the command listener's fault
-policy in ``rq.command_channel``. This module holds the main loop, signals and the
-command channel wiring.
+``Worker`` forks a work horse per job; the other variants are in
+``rq.worker.worker_classes``. The parts the worker is made of are the sibling modules
+(``dequeuer``, ``job_runner``, ``horse``, ``registration``, ``command_channel``).
 """
 
 from __future__ import annotations
@@ -13,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 import uuid
@@ -24,17 +20,10 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union, cast
 
 from redis import Redis
 
-from . import layout
-from .command import InvalidCommand, command_name, parse_payload
-from .command_channel import (
-    LISTENER_SLEEP_TIME,
-    CommandChannel,
-    CommandChannelHandler,
-    CommandPubSub,
-    stop_listener,
-)
-from .connections import resolve_connection
-from .defaults import (
+from .. import layout
+from ..command import InvalidCommand, command_name, parse_payload
+from ..connections import resolve_connection
+from ..defaults import (
     DEFAULT_JOB_MONITORING_INTERVAL,
     DEFAULT_LOGGING_DATE_FORMAT,
     DEFAULT_LOGGING_FORMAT,
@@ -42,58 +31,58 @@ from .defaults import (
     DEFAULT_RESULT_TTL,
     DEFAULT_WORKER_TTL,
 )
-from .dequeue import Dequeuer, DequeueStrategy
-from .exceptions import StopRequested
-from .job import Job
+from ..exceptions import StopRequested
+from ..job import Job
+from ..job_validation import check_ttl
+from ..layout import utcnow
+from ..logutils import setup_loghandlers
+from ..maintenance import run_maintenance
+from ..queue import Queue
+from ..resilience import (
+    OUTCOME_WRITES,
+    REDIS_ERRORS,
+    WORKER_MAIN_LOOP,
+    WORKER_REGISTRATION,
+    Outage,
+    RetryLoop,
+    RetryPolicy,
+)
+from ..serializers import resolve_serializer
+from ..settings import settings
+from ..status import JobStatus
+from ..timeouts import get_default_death_penalty_class
+from ..utils import backend_class, get_version, import_attribute
+from .command_channel import (
+    LISTENER_SLEEP_TIME,
+    CommandChannel,
+    CommandChannelHandler,
+    CommandPubSub,
+    stop_listener,
+)
+from .dequeuer import DEQUEUE_POLL_INITIAL, DEQUEUE_POLL_MAX, Dequeuer, DequeueStrategy, Taken
+from .horse import WorkHorse
 from .job_runner import JobRunner
-from .job_validation import check_ttl
-from .layout import utcnow
-from .logutils import setup_loghandlers
-from .maintenance import return_to_queue, run_maintenance
-from .queue import Queue
-from .resilience import REDIS_ERRORS, Backoff, Outage
-from .serializers import resolve_serializer
-from .timeouts import get_default_death_penalty_class
-from .utils import backend_class, get_version, import_attribute
-from .work_horse import SHUTDOWN_SIGNAL, WorkHorse, signal_name
-from .worker_record import WorkerRecord
+from .registration import WorkerRecord
 
 if TYPE_CHECKING:
     from redis.client import PubSub, PubSubWorkerThread
 
-    from .executions import Execution
 
 try:
     from setproctitle import setproctitle as _setproctitle  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - optional
     _setproctitle = None
 
-__all__ = [
-    "BaseWorker",
-    "DEFAULT_RESULT_TTL",
-    "DequeueStrategy",
-    "HerokuWorker",
-    "RandomWorker",
-    "RoundRobinWorker",
-    "SHUTDOWN_SIGNAL",
-    "SimpleWorker",
-    "SpawnWorker",
-    "Worker",
-    "WorkerStatus",
-    "logger",
-    "signal_name",
-]
+__all__ = ["BaseWorker", "Worker", "WorkerStatus", "logger"]
 
 logger = logging.getLogger("rq.worker")
 if logger.level == logging.NOTSET:
     logger.setLevel(logging.INFO)
 
-# Socket timeout given to a worker connection that has none, so no call hangs forever.
-DEFAULT_SOCKET_TIMEOUT = 30.0
-# Seconds between suspension polls.
-SUSPENSION_POLL_INTERVAL = 1.0
-# A second shutdown signal within this many seconds of the first is ignored (key bounce).
-COLD_SHUTDOWN_MIN_DELAY = 1.0
+# Timings of the worker (see rq.settings for their meaning).
+DEFAULT_SOCKET_TIMEOUT = settings.socket_timeout
+SUSPENSION_POLL_INTERVAL = settings.suspension_poll_interval
+COLD_SHUTDOWN_MIN_DELAY = settings.cold_shutdown_min_delay
 
 
 class WorkerStatus(str, Enum):
@@ -135,7 +124,7 @@ def _as_queues(
     return result
 
 
-class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
+class BaseWorker(WorkerRecord, JobRunner):
     """What every worker does: register, listen for commands, dequeue, run jobs, maintain."""
 
     death_penalty_class = get_default_death_penalty_class()
@@ -143,10 +132,12 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
     job_class: type[Job] = Job
     log_result_lifespan = True
     log_job_description = True
-    exponential_backoff_factor = 2.0
-    max_connection_wait_time = 60.0
+    # The main loop's backoff while Redis is away (upstream's attributes): each wait is this
+    # factor times the last one, up to max_connection_wait_time seconds.
+    exponential_backoff_factor: float = settings.backoff_factor
+    max_connection_wait_time: float = settings.backoff_max
     # Seconds between two passes of the scheduler run by work(with_scheduler=True).
-    scheduler_interval: float = 1
+    scheduler_interval: float = settings.scheduler_interval
 
     if TYPE_CHECKING:  # each worker class defines how it runs a job (rq.work_horse, rq.worker_classes)
 
@@ -214,7 +205,6 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
             self.push_exc_handler(handler)
         self._init_record()
         self.execution = None
-        self.undelivered: Optional[tuple[Job, Optional[Execution]]] = None
         # The error that ended work() (logged, not raised, as upstream does); the CLI exits 1 on it.
         self.fatal_error: Optional[Exception] = None
         self.scheduler: Any = None
@@ -231,13 +221,20 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         self._stop_requested = False
         self._handles_signals = False
         self._stop_event = threading.Event()
+        # Set by a cold shutdown: outcome writes stop waiting for Redis (warm stops let them finish).
+        self._cold_stop_event = threading.Event()
         self._shutdown_requested_at: Optional[float] = None
         self._last_maintenance: Optional[float] = None
         self._last_heartbeat_at = 0.0
-        self._dequeue_strategy = DequeueStrategy.DEFAULT
-        self._supports_blmove: Optional[bool] = None
+        # The dequeuer part; it owns the one record of a job taken but not started (``taken``).
+        self.dequeuer = Dequeuer(self)
+        self.taken = self.dequeuer.taken
+        # One Outage for the worker's connection, shared by every retry loop that uses it.
         self.connection_outage = Outage(logger, f"Worker {self.name}", "Redis connection")
-        self._backoff = Backoff()
+        self.redis_loop = RetryLoop(
+            self.main_loop_policy(), self.connection_outage, stop=self._stop_event, on_recover=self._redis_back
+        )
+        self.outcome_writes = RetryLoop(OUTCOME_WRITES, self.connection_outage, stop=self._cold_stop_event)
         self.command_channel = CommandChannel(self, handler=self.command_channel_handler)
         if prepare_for_work:
             timeout = self.connection.connection_pool.connection_kwargs.get("socket_timeout")
@@ -254,6 +251,12 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
 
     def __hash__(self) -> int:
         return hash(self.name)
+
+    def main_loop_policy(self) -> RetryPolicy:
+        """The main loop's retry policy, paced by ``exponential_backoff_factor`` and ``max_connection_wait_time``."""
+        return WORKER_MAIN_LOOP._replace(
+            factor=float(self.exponential_backoff_factor), maximum=float(self.max_connection_wait_time)
+        )
 
     # ---- properties --------------------------------------------------------------------------
 
@@ -349,7 +352,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         Returns whether any job was run. Redis errors never end the loop: it logs them once
         per outage, waits with backoff and goes on when Redis is back.
         """
-        self._dequeue_strategy = DequeueStrategy(dequeue_strategy)
+        self.dequeuer.strategy = DequeueStrategy(dequeue_strategy)
         try:
             self.bootstrap(logging_level, date_format, log_format)
         except StopRequested:
@@ -358,59 +361,51 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         if with_scheduler:
             self._start_scheduler(burst)
         completed = 0
-        backoff = self._backoff
+
+        def one_job() -> bool:
+            nonlocal completed
+            if self.should_run_maintenance_tasks:
+                self.run_maintenance_tasks()
+            found = self.dequeue_job_and_maintain_ttl(None if burst else self.dequeue_timeout, max_idle_time)
+            if found is None:
+                if burst:
+                    logger.info("Worker %s: done, quitting", self.name)
+                elif max_idle_time is not None:
+                    logger.info("Worker %s: idle for %d seconds, quitting", self.name, max_idle_time)
+                return False
+            job, queue = found
+            self.execute_job(job, queue)
+            completed += 1
+            if max_jobs is not None and completed >= max_jobs:
+                logger.info("Worker %s: finished executing %d jobs, quitting", self.name, completed)
+                return False
+            return True
+
+        self.redis_loop.policy = self.main_loop_policy()  # the backoff attributes may have changed since __init__
+        self.redis_loop.backoff = self.redis_loop.policy.backoff()
         try:
-            while not self._stop_requested:
-                try:
-                    if self.should_run_maintenance_tasks:
-                        self.run_maintenance_tasks()
-                    found = self.dequeue_job_and_maintain_ttl(None if burst else self.dequeue_timeout, max_idle_time)
-                    if found is None:
-                        if burst:
-                            logger.info("Worker %s: done, quitting", self.name)
-                        elif max_idle_time is not None:
-                            logger.info("Worker %s: idle for %d seconds, quitting", self.name, max_idle_time)
-                        break
-                    job, queue = found
-                    self.execute_job(job, queue)
-                    completed += 1
-                    if max_jobs is not None and completed >= max_jobs:
-                        logger.info("Worker %s: finished executing %d jobs, quitting", self.name, completed)
-                        break
-                except StopRequested:
-                    break
-                except REDIS_ERRORS as exc:
-                    self.connection_outage.failed(exc)
-                    backoff.sleep(self._stop_event)
-                except SystemExit:
-                    raise
-                except Exception as exc:
-                    logger.error("Worker %s: found an unhandled exception, quitting...", self.name, exc_info=True)
-                    self.fatal_error = exc
-                    break
+            self.redis_loop.run(one_job)
+        except StopRequested:
+            pass
+        except SystemExit:
+            raise
+        except Exception as exc:
+            logger.error("Worker %s: found an unhandled exception, quitting...", self.name, exc_info=True)
+            self.fatal_error = exc
         finally:
             self.teardown()
         return bool(completed)
 
+    def _redis_back(self) -> None:
+        """The main loop's on-recover hook: re-register if Redis lost us, and check the command channel."""
+        self.heartbeat()  # rewrites the record in full if it is missing
+        self.command_channel.wake()
+
     def _redis_ok(self) -> None:
-        """After a successful round trip: end an outage, and re-register if Redis lost us."""
-        self._backoff.reset()
-        if self.connection_outage.recovered() is not None:
-            self.heartbeat()  # rewrites the record in full if it is missing
-            self.command_channel.wake()
-        if self._pending_start is not None:
-            self.recover_pending_start()
-        if self.undelivered is not None:
-            job, execution = self.undelivered
-            self.undelivered = None
-            queue = next((q for q in self.queues if q.name == job.origin), None)
-            if queue is not None and return_to_queue(queue, job.id, execution.id if execution else ""):
-                logger.info(
-                    "Worker %s: put job %s back on %s (it could not start during the outage)",
-                    self.name,
-                    job.id,
-                    queue.name,
-                )
+        """After a successful round trip: end an outage, and put back a job taken but not started."""
+        self.redis_loop.succeeded()
+        if self.taken.unsettled:
+            self.dequeuer.recover_taken()
 
     def bootstrap(
         self,
@@ -425,24 +420,18 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         self.validate_queues()
         health_port, health_host, metrics_port, metrics_host = self._http_options
         if health_port is not None or metrics_port is not None:
-            from .health import serve_endpoints
+            from ..health import serve_endpoints
 
             self._http_endpoints = serve_endpoints(
                 self, health_port, health_host, metrics_port=metrics_port, metrics_host=metrics_host
             )
         logger.info("Worker %s: started with PID %d, version %s", self.name, os.getpid(), self.version)
-        backoff = Backoff()
-        while True:
-            try:
-                self.register_birth()
-                break
-            except REDIS_ERRORS as exc:
-                self.connection_outage.failed(exc)
-                if self._stop_requested:
-                    raise StopRequested() from exc
-                self.last_loop_at = time.monotonic()  # alive, waiting for Redis
-                backoff.sleep(self._stop_event)
-        self.connection_outage.recovered()
+
+        def alive_waiting(exc: BaseException) -> None:
+            self.last_loop_at = time.monotonic()  # alive, waiting for Redis
+
+        registration = RetryLoop(WORKER_REGISTRATION, self.connection_outage, stop=self._stop_event)
+        registration.call(self.register_birth, on_error=alive_waiting)
         self._last_heartbeat_at = time.monotonic()
         try:
             self.subscribe()
@@ -470,7 +459,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
 
     def check_for_suspension(self, burst: bool) -> bool:
         """Wait while workers are suspended; True means a burst worker should stop."""
-        from .suspension import is_suspended
+        from ..suspension import is_suspended
 
         if not is_suspended(self.connection):
             return False
@@ -504,6 +493,67 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
         if time.monotonic() - self._last_heartbeat_at >= min(self.dequeue_timeout, 60):
             self.heartbeat()
             self._last_heartbeat_at = time.monotonic()
+
+    # ---- dequeueing (the loop around the dequeuer part) ----------------------------------------
+
+    def reorder_queues(self, reference_queue: Queue) -> None:
+        """Apply the dequeue strategy after a job was taken from ``reference_queue``."""
+        self.queues = self.dequeuer.reorder(self.queues, reference_queue)
+
+    def _took(self, taken: Taken) -> tuple[Job, Queue]:
+        if taken.execution is not None:
+            self.execution = taken.execution
+            self._state, self._current_job_id = "busy", taken.job.id
+        if self.log_job_description:
+            logger.info("Worker %s: %s: %s (%s)", self.name, taken.queue.name, taken.job.description, taken.job.id)
+        else:
+            logger.info("Worker %s: %s: %s", self.name, taken.queue.name, taken.job.id)
+        return taken.job, taken.queue
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: Optional[int], max_idle_time: Optional[int] = None
+    ) -> Optional[tuple[Job, Queue]]:
+        """The next job, heartbeating while idle; None when ``timeout`` is None (burst) and queues are empty.
+
+        Every dequeued id goes through the queue's intermediate list, so it is never only in
+        this process's memory; maintenance returns ids that a lost worker left there.
+        """
+        if self._state not in ("idle", "suspended"):
+            self.set_state("idle")
+        self.procline(f"Listening on {','.join(self.queue_names())}")
+        idle_since = time.monotonic()
+        poll = DEQUEUE_POLL_INITIAL
+        dequeuer = self.dequeuer
+        while not self._stop_requested:
+            self.last_loop_at = time.monotonic()
+            self._heartbeat_if_due()
+            if self.should_run_maintenance_tasks:
+                self.run_maintenance_tasks()
+            found = dequeuer.pop_ready(self.queues)
+            self._redis_ok()
+            if found == "suspended":
+                if timeout is None:
+                    logger.info("Worker %s: suspended in burst mode, exiting", self.name)
+                    return None
+                self.check_for_suspension(burst=False)
+                continue
+            if found is not None:
+                job, queue = self._took(found)
+                self.reorder_queues(queue)
+                return job, queue
+            if timeout is None:
+                return None
+            idle = time.monotonic() - idle_since
+            if max_idle_time is not None and idle >= max_idle_time:
+                return None
+            if dequeuer.can_block(self.queues):
+                claimed = dequeuer.claim_blocking(self.queues[0], dequeuer.block_slice())
+                if claimed is not None:
+                    return self._took(claimed)
+            else:
+                self._stop_event.wait(poll)
+                poll = min(poll * 2, DEQUEUE_POLL_MAX)
+        raise StopRequested()
 
     # ---- signals and shutdown ---------------------------------------------------------------------
 
@@ -541,6 +591,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
             logger.debug("Worker %s: ignoring a second signal so soon after the first", self.name)
             return
         logger.warning("Worker %s: cold shut down", self.name)
+        self._cold_stop_event.set()  # outcome writes make one attempt, without waiting for Redis
         self.handle_cold_shutdown()
         raise SystemExit()
 
@@ -625,7 +676,7 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
     # ---- scheduler ---------------------------------------------------------------------------------
 
     def _start_scheduler(self, burst: bool) -> None:
-        from .scheduler import start_worker_scheduler
+        from ..scheduler import start_worker_scheduler
 
         self.scheduler = start_worker_scheduler(self, burst=burst)
 
@@ -637,6 +688,27 @@ class BaseWorker(WorkerRecord, JobRunner, Dequeuer):
 
 class Worker(WorkHorse, BaseWorker):
     """Runs each job in a forked work horse, so a crash or leak in a job cannot take the worker down."""
+
+    def handle_job_success(self, job: Job, queue: Queue, started_job_registry: Any) -> None:
+        """In the horse, report the success to the worker; in the worker, record it."""
+        if self.is_horse:
+            self.report_success(job)
+        else:
+            super().handle_job_success(job, queue, started_job_registry)
+
+    def handle_job_failure(
+        self,
+        job: Job,
+        queue: Queue,
+        started_job_registry: Any = None,
+        exc_string: str = "",
+        status: JobStatus = JobStatus.FAILED,
+    ) -> None:
+        """In the horse, report the failure to the worker; in the worker, record it."""
+        if self.is_horse:
+            self.report_failure(job, exc_string, status)
+        else:
+            super().handle_job_failure(job, queue, started_job_registry, exc_string, status)
 
     def handle_kill_horse_command(self) -> None:
         self.kill_horse_by_command()
@@ -654,16 +726,3 @@ class Worker(WorkHorse, BaseWorker):
 
     def _queue_of(self, job: Optional[Job]) -> Optional[Queue]:
         return next((q for q in self.queues if job is not None and q.name == job.origin), None)
-
-
-# The variants live in their own module (upstream 2.x's rq/worker/worker_classes.py); they
-# subclass the classes above, hence the import at the end.
-from .worker_classes import HerokuWorker, RandomWorker, RoundRobinWorker, SimpleWorker, SpawnWorker  # noqa: E402
-
-# Upstream 2.x's package layout: ``from rq.worker.base import ...`` and
-# ``from rq.worker.worker_classes import ...`` keep working.
-sys.modules.setdefault(f"{__name__}.base", sys.modules[__name__])
-sys.modules.setdefault(f"{__name__}.worker_classes", sys.modules[f"{__package__}.worker_classes"])
-
-if sys.platform == "win32":  # pragma: no cover - the fork model needs POSIX
-    Worker = SimpleWorker  # type: ignore[misc, assignment]

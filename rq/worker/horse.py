@@ -18,28 +18,29 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Optional
 
-from .defaults import UNSERIALIZABLE_RETURN_VALUE_PAYLOAD
-from .layout import format_ts, utcnow
-from .resilience import REDIS_ERRORS
-from .status import JobStatus
+from ..defaults import UNSERIALIZABLE_RETURN_VALUE_PAYLOAD
+from ..exceptions import StopRequested
+from ..layout import format_ts, utcnow
+from ..settings import settings
+from ..status import JobStatus
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
-    from .executions import Execution
-    from .job import Job
-    from .queue import Queue
-    from .registry import StartedJobRegistry
-    from .resilience import Outage
+    from ..executions import Execution
+    from ..job import Job
+    from ..queue import Queue
+    from ..registry import StartedJobRegistry
+    from ..resilience import Outage, RetryLoop
 
 logger = logging.getLogger("rq.worker")
 
 # Signal used to kill a work horse (cold shutdown, kill-horse and stop-job commands).
 SHUTDOWN_SIGNAL = signal.SIGKILL
 # Seconds a horse may run past its job timeout before the worker kills it.
-HORSE_OVERRUN_GRACE = 60
+HORSE_OVERRUN_GRACE = settings.horse_overrun_grace
 # How often the worker checks on a horse that has not reported yet (heartbeats are less often).
-REPORT_POLL_INTERVAL = 1.0
+REPORT_POLL_INTERVAL = settings.report_poll_interval
 
 
 def _own_process_group(pid: int) -> None:
@@ -88,6 +89,8 @@ class WorkHorse:
     work_horse_killed_handler: Any
     execution: Optional["Execution"]
     connection_outage: "Outage"
+    redis_loop: "RetryLoop"
+    outcome_writes: "RetryLoop"
     last_loop_at: float
 
     if TYPE_CHECKING:  # defined by the other parts of the worker classes
@@ -106,6 +109,17 @@ class WorkHorse:
         def _started_registry(self, job: "Job") -> "StartedJobRegistry": ...
 
         def handle_stopped_job(self, job: "Job", queue: "Queue") -> None: ...
+
+        def handle_job_success(self, job: "Job", queue: "Queue", started_job_registry: Any) -> None: ...
+
+        def handle_job_failure(
+            self,
+            job: "Job",
+            queue: "Queue",
+            started_job_registry: Any = None,
+            exc_string: str = "",
+            status: JobStatus = JobStatus.FAILED,
+        ) -> None: ...
 
         def heartbeat(self, timeout: Optional[int] = None, pipeline: Optional["Pipeline"] = None) -> None: ...
 
@@ -218,28 +232,15 @@ class WorkHorse:
 
     # ---- the horse reports its outcome; the worker writes it ----------------------------------
 
-    def handle_job_success(self, job: "Job", queue: "Queue", started_job_registry: Any) -> None:
-        if self._is_horse:
-            self._report(
-                job, {"outcome": "success", "ended_at": job.ended_at, "return_value": job._cached_return_value}
-            )
-        else:
-            super().handle_job_success(job, queue, started_job_registry)  # type: ignore[misc]
+    def report_success(self, job: "Job") -> None:
+        """In the horse: send the job's success (and return value) to the worker, which records it."""
+        self._report(job, {"outcome": "success", "ended_at": job.ended_at, "return_value": job._cached_return_value})
 
-    def handle_job_failure(
-        self,
-        job: "Job",
-        queue: "Queue",
-        started_job_registry: Any = None,
-        exc_string: str = "",
-        status: JobStatus = JobStatus.FAILED,
-    ) -> None:
-        if self._is_horse:
-            self._report(
-                job, {"outcome": "failure", "ended_at": job.ended_at, "exc_string": exc_string, "status": status.value}
-            )
-        else:
-            super().handle_job_failure(job, queue, started_job_registry, exc_string, status)  # type: ignore[misc]
+    def report_failure(self, job: "Job", exc_string: str, status: JobStatus) -> None:
+        """In the horse: send the job's failure to the worker, which records it."""
+        self._report(
+            job, {"outcome": "failure", "ended_at": job.ended_at, "exc_string": exc_string, "status": status.value}
+        )
 
     def _report(self, job: "Job", message: dict) -> None:
         """Send the job's outcome to the worker; the horse itself needs no Redis connection."""
@@ -294,11 +295,8 @@ class WorkHorse:
                     break
                 if time.monotonic() - last_heartbeat >= self.job_monitoring_interval:
                     last_heartbeat = time.monotonic()
-                    try:
-                        self.maintain_heartbeats(job)
-                        self.connection_outage.recovered()
-                    except REDIS_ERRORS as exc:
-                        self.connection_outage.failed(exc)
+                    # One attempt per interval: the horse must be watched even while Redis is away.
+                    self.redis_loop.attempt(lambda: self.maintain_heartbeats(job))
         finally:
             os.close(fd)
         retpid, ret_val, rusage = reaped or self.wait_for_horse()
@@ -350,14 +348,13 @@ class WorkHorse:
         self.handle_job_failure(job, queue=queue, exc_string=exc_string)
 
     def _job_status(self, job: "Job") -> Any:
-        while True:
-            try:
-                return job.get_status()
-            except REDIS_ERRORS as exc:
-                self.connection_outage.failed(exc)
-                time.sleep(1)
-            except Exception:
-                return None
+        """The job's status, read on the outcome-write loop (it waits out an outage); None if unreadable."""
+        try:
+            return self.outcome_writes.call(job.get_status)
+        except StopRequested:
+            raise
+        except Exception:
+            return None
 
     def handle_work_horse_killed(self, job: "Job", retpid: Any, ret_val: Any, rusage: Any) -> None:
         if self.work_horse_killed_handler is None:

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from . import layout
-from .batch import AtomicBatch
-from .connections import _stack as _connection_stack
-from .exceptions import ShutDownImminentException
-from .executions import Execution
-from .job_lifecycle import (
+from .. import layout
+from ..batch import AtomicBatch
+from ..connections import _stack as _connection_stack
+from ..exceptions import ShutDownImminentException
+from ..executions import Execution
+from ..job_lifecycle import (
     STOPPED_BY_USER,
     end_execution,
     plan_retry,
@@ -34,26 +34,29 @@ from .job_lifecycle import (
     write_returned_retry,
     write_success,
 )
-from .layout import format_ts, utcnow
-from .resilience import REDIS_ERRORS, Backoff, Outage
-from .results import ResultTooLarge
-from .status import JobStatus
-from .timeouts import JobTimeoutException, usable_death_penalty
+from ..layout import format_ts, utcnow
+from ..resilience import REDIS_ERRORS, Outage, RetryLoop
+from ..results import ResultTooLarge
+from ..settings import settings
+from ..status import JobStatus
+from ..timeouts import JobTimeoutException, usable_death_penalty
+from .registration import HEARTBEATS_WHILE_RUNNING, HeartbeatTTL
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from redis.client import Pipeline
 
-    from .job import Job
-    from .queue import Queue
-    from .registry import StartedJobRegistry
+    from ..job import Job
+    from ..queue import Queue
+    from ..registry import StartedJobRegistry
+    from .dequeuer import TakenJobs
 
 logger = logging.getLogger("rq.worker")
 
 # Failures in a row of one outcome write while Redis answers PING, before the write is
 # taken as refused rather than as caught in an outage (see JobRunner.write_with_retry).
-OUTCOME_WRITE_REFUSALS = 3
+OUTCOME_WRITE_REFUSALS = settings.outcome_write_refusals
 # How redis-py words a connection that the server closed in the middle of a request.
 _PEER_CLOSED = ("Broken pipe", "Connection reset by peer", "Connection closed by server")
 
@@ -80,13 +83,16 @@ class JobRunner:
     disable_default_exception_handler: bool
     log_job_description: bool
     log_result_lifespan = True
+    # The heartbeat TTL rule of the worker class (also applied by the dequeue when it records a start).
+    heartbeat_ttl_rule: HeartbeatTTL = HEARTBEATS_WHILE_RUNNING
     queue_class: Any
     _exc_handlers: list
     execution: Optional[Execution]
     connection_outage: Outage
+    outcome_writes: RetryLoop
     redeliver_abandoned: Optional[int]
-    # The job whose start went unrecorded in an outage, with its execution (see BaseWorker._redis_ok).
-    undelivered: Optional[tuple["Job", Optional[Execution]]]
+    # The one record of a job taken but not started (rq.worker.dequeuer.TakenJobs).
+    taken: "TakenJobs"
     # The worker's record (rq.worker_record.WorkerRecord).
     _state: str
     _current_job_id: Optional[str]
@@ -94,8 +100,6 @@ class JobRunner:
     successful_job_count: int
     failed_job_count: int
     total_working_time: float
-    # Set by the dequeue (rq.dequeue.Dequeuer).
-    _started_job_id: Optional[str]
 
     if TYPE_CHECKING:  # defined by the other parts of the worker classes
 
@@ -138,21 +142,15 @@ class JobRunner:
     # ---- starting ---------------------------------------------------------------------------
 
     def get_heartbeat_ttl(self, job: "Job") -> int:
-        """How long the started-registry entry lives without a heartbeat."""
-        if job.timeout and job.timeout > 0:
-            elapsed = (utcnow() - job.started_at).total_seconds() if job.started_at else 0
-            return int(min(job.timeout - elapsed, self.job_monitoring_interval)) + 60
-        return self.job_monitoring_interval + 60
-
-    # The dequeue script applies the same rule when it records a start (rq.dequeue).
-    get_heartbeat_ttl.ttl_rule = "fork"  # type: ignore[attr-defined]
+        """How long the started-registry entry lives without a heartbeat (the worker class's ``heartbeat_ttl_rule``)."""
+        elapsed = (utcnow() - job.started_at).total_seconds() if job.started_at else 0.0
+        return self.heartbeat_ttl_rule.ttl(
+            job.timeout, self.queue_class.DEFAULT_TIMEOUT, self.job_monitoring_interval, elapsed
+        )
 
     def start_job(self, job: "Job") -> None:
-        """Record the job's start, unless the dequeue already did it in the same step."""
-        if self._started_job_id == job.id:
-            self._started_job_id = None
-        else:
-            self.prepare_job_execution(job, remove_from_intermediate_queue=True)
+        """Record the job's start (``prepare_job_execution``), then tell the listeners."""
+        self.prepare_job_execution(job, remove_from_intermediate_queue=True)
         self.emit("job_started", job=job)
 
     def prepare_execution(self, job: "Job", pipeline: Union["Pipeline", AtomicBatch, None] = None) -> Execution:
@@ -167,7 +165,7 @@ class JobRunner:
         return self.execution
 
     def _started_registry(self, job: "Job") -> "StartedJobRegistry":
-        from .registry import StartedJobRegistry
+        from ..registry import StartedJobRegistry
 
         return StartedJobRegistry(
             job.origin, connection=self.connection, job_class=type(job), serializer=job.serializer
@@ -176,13 +174,19 @@ class JobRunner:
     def prepare_job_execution(self, job: "Job", remove_from_intermediate_queue: bool = False) -> None:
         """Mark the job started, by this worker, in one transaction with its execution.
 
-        If Redis fails here the job has not run: the worker puts it back on its queue as soon
-        as Redis is back (see ``BaseWorker._redis_ok``).
+        Nothing to write when the dequeue recorded the start already, in the same script
+        that took the job (the usual path). If Redis fails here the job has not run: the
+        worker puts it back on its queue as soon as Redis is back (``TakenJobs``).
         """
+        if self.taken.start_recorded(job.id):
+            return
         try:
             self._write_start(job, remove_from_intermediate_queue)
         except REDIS_ERRORS:
-            self.undelivered = (job, self.execution)
+            from ..queue import Queue
+
+            queue = Queue(job.origin, connection=self.connection)
+            self.taken.start_failed(queue, job.id, self.execution.id if self.execution is not None else "")
             raise
 
     def _write_start(self, job: "Job", remove_from_intermediate_queue: bool) -> None:
@@ -267,37 +271,39 @@ class JobRunner:
         during the request while it answers a PING on another, ``OUTCOME_WRITE_REFUSALS``
         times in a row, raises ``OutcomeWriteRefused``.
         """
-        backoff = Backoff()
+        loop = self.outcome_writes
         refusals = 0
         execution = self.execution
         guard = (layout.results_key(job.id), execution.id) if job is not None and execution is not None else None
-        while True:
+
+        def write() -> list:
             try:
                 batch = AtomicBatch(self.connection)
                 build(batch)
                 results = batch.execute(unless_recorded=guard)
-                if results is None:
-                    logger.info("Worker %s: did not %s again: it was recorded before a reply was lost", self.name, what)
-                    results = []
-            except REDIS_ERRORS as exc:
-                refusals = refusals + 1 if self._refused_while_redis_answers(exc) else 0
-                if refusals >= OUTCOME_WRITE_REFUSALS:
-                    self.connection_outage.recovered()
-                    raise OutcomeWriteRefused(
-                        f"Redis answers but closed the connection {refusals} times in a row when asked to {what} "
-                        f"(last error: {type(exc).__name__}: {exc})"
-                    ) from exc
-                if self.connection_outage.failed(exc):
-                    logger.warning("Worker %s: will %s once Redis is back", self.name, what)
-                backoff.sleep()
-                continue
             except ResponseError as exc:
                 if not str(exc).startswith("Protocol error"):
                     raise
-                self.connection_outage.recovered()  # Redis answered
+                loop.succeeded()  # Redis answered
                 raise OutcomeWriteRefused(f"Redis refused the request to {what}: {exc}") from exc
-            self.connection_outage.recovered()
+            if results is None:
+                logger.info("Worker %s: did not %s again: it was recorded before a reply was lost", self.name, what)
+                results = []
             return results
+
+        def failed(exc: BaseException) -> None:
+            nonlocal refusals
+            refusals = refusals + 1 if self._refused_while_redis_answers(exc) else 0
+            if refusals >= OUTCOME_WRITE_REFUSALS:
+                loop.succeeded()  # Redis answers
+                raise OutcomeWriteRefused(
+                    f"Redis answers but closed the connection {refusals} times in a row when asked to {what} "
+                    f"(last error: {type(exc).__name__}: {exc})"
+                ) from exc
+            if not loop.outage.active:
+                logger.warning("Worker %s: will %s once Redis is back", self.name, what)
+
+        return loop.call(write, on_error=failed)
 
     def _refused_while_redis_answers(self, exc: BaseException) -> bool:
         """True if Redis closed the connection during the request (``exc``) and answers a PING."""
@@ -345,7 +351,7 @@ class JobRunner:
 
     def handle_job_success(self, job: "Job", queue: "Queue", started_job_registry: "StartedJobRegistry") -> None:
         """Record the result, move the job to finished, release dependents, schedule a repeat."""
-        from .retry import Retry
+        from ..retry import Retry
 
         if isinstance(job._cached_return_value, Retry):
             self._handle_returned_retry(job, queue, job._cached_return_value)
@@ -365,7 +371,7 @@ class JobRunner:
                 default_result_ttl=self.default_result_ttl,
             )
             if repeat:
-                from .repeat import Repeat
+                from ..repeat import Repeat
 
                 Repeat.schedule(job, queue, pipeline=pipe)
                 pipe.exists(job.dependents_key)
@@ -382,7 +388,7 @@ class JobRunner:
         self.execution = None
         self.emit("job_finished", job=job, queue=queue, duration=self._working_time(job))
         self._log_success(job, queue)
-        release_if_needed(job, _dependents_exist(results))
+        release_if_needed(job, _dependents_exist(results), self.outcome_writes)
         job.send_webhooks("finished")
 
     def _handle_returned_retry(self, job: "Job", queue: "Queue", retry: Any) -> None:
@@ -403,7 +409,7 @@ class JobRunner:
             )
         else:
             logger.info("Worker %s: job %s exceeded its %d retries", self.name, job.id, retry.max)
-            release_if_needed(job, _dependents_exist(results))
+            release_if_needed(job, _dependents_exist(results), self.outcome_writes)
 
     def handle_job_failure(
         self,
@@ -439,7 +445,7 @@ class JobRunner:
             logger.info("Worker %s: job %s failed; retrying (%s retries left)", self.name, job.id, job.retries_left)
             return
         if not (self.disable_default_exception_handler and status == JobStatus.FAILED):
-            release_if_needed(job, _dependents_exist(results))
+            release_if_needed(job, _dependents_exist(results), self.outcome_writes)
         if status == JobStatus.FAILED:
             job.send_webhooks("failed", exc_string=exc_string)
 

@@ -23,30 +23,25 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from redis.client import PubSub
 from redis.exceptions import NoPermissionError
 
-from .resilience import REDIS_ERRORS, Backoff, Outage, _env_float, is_redis_error
+from ..resilience import COMMAND_LISTENER, REDIS_ERRORS, Outage, RetryLoop, is_redis_error
+from ..settings import settings
 
 if TYPE_CHECKING:
     from redis.client import PubSubWorkerThread
 
 logger = logging.getLogger("rq.worker")
 
-# Seconds the listener thread waits for a message before looping.
-LISTENER_SLEEP_TIME = 0.2
-# Seconds between self-checks of the listener (thread alive, channel subscribed).
-COMMAND_CHANNEL_CHECK_INTERVAL = _env_float("RQ_COMMAND_CHANNEL_CHECK_INTERVAL", 10.0)
-# Longest wait for the listener thread to stop when unsubscribing.
-LISTENER_JOIN_TIMEOUT = 2.0
-# Seconds the watchdog waits to look again before it makes a listener with no subscription
-# reconnect: a reconnect of the listener's own may be finishing its SUBSCRIBE.
-RESUBSCRIBE_CONFIRM_DELAY = 1.0
-# First and longest delay between reconnection attempts of the listener.
-LISTENER_BACKOFF_INITIAL = _env_float("RQ_LISTENER_BACKOFF_INITIAL", 0.5)
-LISTENER_BACKOFF_MAX = _env_float("RQ_LISTENER_BACKOFF_MAX", 15.0)
+# Timings of the listener and its watchdog (see rq.settings for their meaning).
+LISTENER_SLEEP_TIME = settings.listener_sleep_time
+COMMAND_CHANNEL_CHECK_INTERVAL = settings.command_channel_check_interval
+LISTENER_JOIN_TIMEOUT = settings.listener_join_timeout
+# A reconnect of the listener's own may be finishing its SUBSCRIBE: look again before acting.
+RESUBSCRIBE_CONFIRM_DELAY = settings.resubscribe_confirm_delay
 
 # Events passed to a user's command-channel handler.
 CONNECTION_ERROR = "connection_error"
@@ -59,12 +54,32 @@ RESUBSCRIBED = "resubscribed"
 CommandChannelHandler = Callable[[Any, str, Optional[BaseException]], Any]
 
 
+class ChannelOwner(Protocol):
+    """What the command channel needs from its worker: its interface, and all it reaches."""
+
+    name: str
+    connection: Any
+    pubsub_thread: Optional["PubSubWorkerThread"]
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def pubsub_channel_name(self) -> str: ...
+
+    def handle_payload(self, message: dict) -> None: ...
+
+    def resubscribe(self) -> None: ...
+
+    def connection_fields(self) -> dict[str, str]: ...
+
+
 class CommandChannel:
     """Exception policy, watchdog and incident counters of one worker's command listener."""
 
     def __init__(
         self,
-        worker: Any,
+        worker: ChannelOwner,
         handler: Optional[CommandChannelHandler] = None,
         check_interval: float = COMMAND_CHANNEL_CHECK_INTERVAL,
     ) -> None:
@@ -72,7 +87,8 @@ class CommandChannel:
         self.handler = handler
         self.check_interval = check_interval
         self.outage = Outage(logger, f"Worker {worker.name}", "command channel (Pub/Sub)")
-        self.backoff = Backoff(LISTENER_BACKOFF_INITIAL, LISTENER_BACKOFF_MAX)
+        # The listener connection's retry loop: each wait ends at once when its listener is stopped.
+        self.retry = RetryLoop(COMMAND_LISTENER, self.outage)
         self.bad_messages = 0
         self.listener_errors = 0
         self.listener_restarts = 0
@@ -145,7 +161,7 @@ class CommandChannel:
         if is_redis_error(exc):
             self.outage.failed(exc)
             self._notify(CONNECTION_ERROR, exc)
-            self.backoff.sleep(stop)
+            self.retry.wait(stop)
             if not stop.is_set():
                 self._reconnect(pubsub)
             return
@@ -193,15 +209,16 @@ class CommandChannel:
 
     def reconnected(self) -> None:
         """The listener's connection was re-established (by us or by redis-py's own retries)."""
-        self.backoff.reset()
         if self._reconnect_expected:
             # The listener dropped its connection on request; the watchdog verifies the subscription.
+            self.retry.backoff.reset()
             self._reconnect_expected = False
             self.wake()
             return
         if self.outage.active:
-            self.outage.recovered()
+            self.retry.succeeded()
         else:
+            self.retry.backoff.reset()
             # redis-py's own retries healed a dropped connection before any error reached us.
             self.outage.blip("connection was dropped and has been re-established; subscribed again")
         self._notify(RECOVERED, None)
@@ -279,7 +296,7 @@ class CommandChannel:
 
     def check(self) -> str:
         """Verify the listener once; returns what was found ('ok', 'restarted', 'resubscribed', ...)."""
-        thread = getattr(self.worker, "pubsub_thread", None)
+        thread = self.worker.pubsub_thread
         if thread is None or not thread.is_alive():
             return self._restart_listener("command listener thread is not running")
         try:
