@@ -22,9 +22,6 @@ Run with ``python -m pytest -m interop tests/interop/test_sentry_sdk.py``.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,7 +36,7 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from tests import venvs
 from tests.cli.support import SentryCollector, wait_for
-from tests.interop import peer, sentry_env
+from tests.interop import peer, sentry_env, tools_env
 from tests.interop.peer import describe_output
 from tests.interop.processes import our_env
 
@@ -81,27 +78,6 @@ def driver_env(generation: str, extra: Optional[dict[str, str]] = None) -> dict[
         env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
-
-
-def run_in_group(args: list[str], env: dict[str, str], cwd: Path, what: str) -> subprocess.CompletedProcess[str]:
-    """Run a process in its own process group; the whole group is killed if it hangs or leaves children."""
-    process = subprocess.Popen(
-        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=DRIVER_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
-        pytest.fail(f"{what} did not finish within {DRIVER_TIMEOUT:.0f}s\n{describe_output(stdout, stderr)}")
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    if process.returncode != 0:
-        pytest.fail(f"{what} exited {process.returncode}\n{describe_output(stdout, stderr)}")
-    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
 
 
 @dataclass(frozen=True)
@@ -162,11 +138,12 @@ def run_scenario(
     """Run drivers/sentry_worker.py with the generation's interpreter; checks its rq and sentry-sdk."""
     generation, python = sdk
     events_file = tmp_path / "sentry-envelopes.jsonl"
-    proc = run_in_group(
+    proc = tools_env.run_driver(
         [str(python), str(DRIVER), redis_url, str(events_file), worker_class, scenario],
         driver_env(generation, env),
         tmp_path,
         f"the sentry {scenario} scenario ({generation})",
+        DRIVER_TIMEOUT,
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, f"no JSON output\n{describe_output(proc.stdout, proc.stderr)}"
@@ -317,12 +294,13 @@ def test_rq_worker_sentry_dsn_reports_a_failed_job(
     generation, python = sdk
     job = Queue("sentry", connection=connection).enqueue("interop_jobs.fail", "reported to sentry")
     with SentryCollector() as collector:
-        run_in_group(
+        tools_env.run_driver(
             [str(python), "-m", "rq", "worker", "--burst", "--url", redis_url, "-w", worker_class,
              "--sentry-dsn", collector.dsn, "sentry"],
             driver_env(generation),
             tmp_path,
             f"rq worker --sentry-dsn ({generation})",
+            DRIVER_TIMEOUT,
         )  # fmt: skip
         assert Job.fetch(job.id, connection=connection).get_status() == JobStatus.FAILED
         wait_for(lambda: collector.events, timeout=EVENT_WAIT, message="an event from the worker")

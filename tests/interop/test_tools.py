@@ -19,8 +19,6 @@ Run with ``python -m pytest -m interop tests/interop/test_tools.py``.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -280,27 +278,6 @@ def kill_leftover_browsers(profile_dir: Path) -> None:
                 pass
 
 
-def run_driver(args: list[str], env: dict[str, str], cwd: Path, what: str) -> subprocess.CompletedProcess[str]:
-    """Run a driver script in its own process group; the whole group is killed if it hangs."""
-    process = subprocess.Popen(
-        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=DRIVER_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
-        pytest.fail(f"{what} did not finish within {DRIVER_TIMEOUT:.0f}s\n{describe_output(stdout, stderr)}")
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)  # anything the script left behind in its group
-        except ProcessLookupError:
-            pass
-    if process.returncode != 0:
-        pytest.fail(f"{what} exited {process.returncode}\n{describe_output(stdout, stderr)}")
-    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
-
-
 def last_json_line(proc: subprocess.CompletedProcess[str]) -> Any:
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, f"no JSON output\n{describe_output(proc.stdout, proc.stderr)}"
@@ -515,11 +492,12 @@ def test_dashboard_in_a_browser(
         "queues": ["emails", "reports"],
     }
     try:
-        proc = run_driver(
+        proc = tools_env.run_driver(
             [str(tools_env.tools_python()), str(DRIVERS / "dashboard_browser.py"), json.dumps(config)],
             tools_env.tools_env(),
             tmp_path,
             "the browser driving rq-dashboard",
+            DRIVER_TIMEOUT,
         )
     finally:
         kill_leftover_browsers(profile_dir)

@@ -302,3 +302,26 @@ def row_for(rows: list[list[str]], first_cell: str) -> list[str]:
     matches = [row for row in rows if row and row[0] == first_cell]
     assert len(matches) == 1, f"expected one row for {first_cell!r}, found {len(matches)} in {rows}"
     return matches[0]
+
+
+def run_driver(
+    args: list[str], env: dict[str, str], cwd: Path, what: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run a driver script in its own process group; the whole group is killed if it hangs or leaves children."""
+    process = subprocess.Popen(
+        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"{what} did not finish within {timeout:.0f}s\n{peer.describe_output(stdout, stderr)}")
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # anything the script left behind in its group
+        except ProcessLookupError:
+            pass
+    if process.returncode != 0:
+        pytest.fail(f"{what} exited {process.returncode}\n{peer.describe_output(stdout, stderr)}")
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
