@@ -260,7 +260,8 @@ def inside(argv: list[str]) -> int:
             return 3
         env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
         bindir = str(Path(pytest[0]).parent)
-        env.update(PYTHONPATH=str(src), VIRTUAL_ENV=str(Path(bindir).parent), PATH=bindir + os.pathsep + env["PATH"])
+        path = os.pathsep.join(filter(None, [os.environ.get("RQ_CONFORMANCE_TREE", ""), str(src)]))
+        env.update(PYTHONPATH=path, VIRTUAL_ENV=str(Path(bindir).parent), PATH=bindir + os.pathsep + env["PATH"])
         tests = subprocess.Popen(pytest, cwd=src, env=env, start_new_session=True)
         returncode = reap_until(tests.pid, xml, EXIT_GRACE)
         server.terminate()
@@ -519,6 +520,28 @@ def run_version(version: str, args: argparse.Namespace, prefix: list[str]) -> Su
     return summary
 
 
+def run_tree(args: argparse.Namespace, prefix: list[str]) -> int:
+    """Run some of upstream's tests against the working tree as it is, output to the terminal.
+
+    For work on one module: nothing is installed or written under .peer/ except the cached
+    virtualenv, so several of these can run at once, each in its own namespace.
+    """
+    version = (args.version or ["2.12.0"])[0]
+    src = fetch_tests(version)
+    python = venv_python(version, "ours")
+    if installed_version(python, "rq") == "?":
+        install_ours(version, python)  # for the `rq` script; the tree itself comes first on PYTHONPATH
+    pytest = [str(python), "-m", "pytest", "-c", str(src / "pytest.ini"), "--rootdir", str(src)]
+    pytest += ["-p", "timeout", f"--timeout={args.timeout}", "-p", "no:cacheprovider"]
+    pytest += args.pytest_args or ["tests"]
+    with tempfile.TemporaryDirectory(prefix="rq-conformance-tree-") as tmp:
+        xml = Path(tmp) / "tree.xml"
+        pytest.insert(-len(args.pytest_args or ["tests"]), f"--junitxml={xml}")
+        inner = [sys.executable, str(Path(__file__).resolve()), "--inside", str(src), str(xml), "", "--", *pytest]
+        env = dict(os.environ, RQ_CONFORMANCE_TREE=str(ROOT))
+        return subprocess.run(prefix + inner, env=env).returncode
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options; unknown options go to pytest."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -527,6 +550,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the Redis server logs next to the results")
     parser.add_argument("--serial", action="store_true", help="run upstream and ours one after the other")
     parser.add_argument("--timeout", type=int, default=60, help="per-test limit in seconds (default 60)")
+    parser.add_argument("--tree", action="store_true", help="run only ours, from the working tree, output to the terminal")
     parser.add_argument("--time-limit", type=int, default=1500, help="per-run limit in seconds (default 1500)")
     args, rest = parser.parse_known_args(argv)
     args.pytest_args = [arg for arg in rest if arg != "--"] + (["-k", args.keyword] if args.keyword else [])
@@ -540,6 +564,8 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     floors = load_floors()
     prefix = namespace_prefix()
+    if args.tree:
+        return run_tree(args, prefix)
     start, failed, summaries = time.monotonic(), [], []
     for version in args.version or VERSIONS:
         summary = run_version(version, args, prefix)
