@@ -27,6 +27,7 @@ TEST_REQUIRES = [
     "sentry-sdk>=1.40",
     "hypothesis",
     "cryptography",
+    "fakeredis[lua]>=2.20",
     *METRICS_REQUIRES,
 ]
 DOCS_REQUIRES = ["mkdocs-material>=9"]

@@ -5,20 +5,33 @@ on the hot paths (enqueue, job start, job outcome) that per-command work dominat
 worker's CPU time. ``AtomicBatch`` offers the same command methods as a redis-py pipeline,
 collects the commands, and runs them in one ``EVALSHA`` of a tiny generic script: just as
 atomic (a script runs without interleaving), one request and one reply on the wire.
+
+A server that cannot run the script (fakeredis without Lua, a Lua without the ``struct``
+library, a proxy without scripting) gets the same commands in one
+``MULTI``/``EXEC`` instead: the same data, one round trip more. The choice is made once per
+client, on the first refusal, which happens before the script writes anything.
 """
 
 from __future__ import annotations
 
+import logging
 import struct
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from redis import Redis
 from redis.commands.core import CoreCommands
+from redis.exceptions import NoPermissionError, ResponseError, WatchError
 
 if TYPE_CHECKING:
     from redis.event import EventDispatcherInterface
 
-__all__ = ["AtomicBatch"]
+__all__ = ["AtomicBatch", "runs_scripts", "scripts_refused", "stop_scripts"]
+
+logger = logging.getLogger("rq.batch")
+
+# How servers word a refusal to run a script at all (as opposed to an error of a command in it).
+_NO_SCRIPTING = ("unknown command 'evalsha'", "unknown command 'eval'", "unknown command `evalsha`")
+_NO_STRUCT = ("global 'struct'", "variable 'struct'")
 
 # Runs the commands framed in ARGV[1] and returns every reply (or, when ARGV[2] is "0", only
 # how many ran). Each command is its argument count, then each argument as its length and
@@ -145,6 +158,37 @@ def _encode(arg: Any) -> bytes:
     raise TypeError(f"Cannot send {arg!r} ({type(arg).__name__}) to Redis")
 
 
+def _routing_key(commands: list[tuple]) -> list:
+    """The batch's first key, declared so that a Redis Cluster client sends the call to its node.
+
+    Every key of a batch shares the key prefix's hash tag on a cluster (``RQ_KEY_PREFIX={rq}``).
+    """
+    first = commands[0]
+    return [first[1]] if len(first) > 1 else []
+
+
+def scripts_refused(exc: BaseException) -> bool:
+    """True when ``exc`` says the server cannot run scripts, or lacks what the batch script uses."""
+    if not isinstance(exc, ResponseError) or isinstance(exc, NoPermissionError):
+        return False
+    text = str(exc)
+    return text.lower().startswith(_NO_SCRIPTING) or any(part in text for part in _NO_STRUCT)
+
+
+def runs_scripts(connection: Redis) -> bool:
+    """False once this client's server has refused a script; writes then go through MULTI/EXEC."""
+    return getattr(connection, "_rq_no_scripts", None) is None
+
+
+def stop_scripts(connection: Redis, exc: BaseException) -> None:
+    """Remember, on the client, that its server refuses scripts; say so once."""
+    try:
+        connection._rq_no_scripts = str(exc)  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - a client class with __slots__
+        return
+    logger.warning("This Redis server cannot run RQ's scripts (%s): writing with MULTI/EXEC instead", exc)
+
+
 def _runner(connection: Redis) -> Any:
     script = getattr(connection, "_rq_batch_script", None)
     if script is None:
@@ -195,10 +239,48 @@ class AtomicBatch(CoreCommands):
         if not self._commands:
             return []
         commands, self._commands = self._commands, []
-        args = [_frame(commands), "1" if replies else "0"]
-        if unless_recorded is not None:
-            args.extend(unless_recorded)
-        result = _runner(self.connection)(args=args)
-        if result in (b"recorded", "recorded"):
-            return None
-        return result if replies else []
+        if runs_scripts(self.connection):
+            args = [_frame(commands), "1" if replies else "0"]
+            if unless_recorded is not None:
+                args.extend(unless_recorded)
+            try:
+                result = _runner(self.connection)(keys=_routing_key(commands), args=args)
+            except ResponseError as exc:
+                if not scripts_refused(exc):
+                    raise
+                stop_scripts(self.connection, exc)
+            else:
+                if result in (b"recorded", "recorded"):
+                    return None
+                return result if replies else []
+        result = _transaction(self.connection, commands, unless_recorded)
+        return result if replies or result is None else []
+
+
+def _transaction(
+    connection: Redis, commands: list[tuple], unless_recorded: Optional[tuple[str, str]]
+) -> Optional[list]:
+    """The batch in MULTI/EXEC; with ``unless_recorded``, under WATCH of the results stream."""
+    with connection.pipeline() as pipe:
+        while True:
+            try:
+                if unless_recorded is not None:
+                    stream, execution_id = unless_recorded
+                    pipe.watch(stream)
+                    if _newest_is(pipe.xrevrange(stream, count=1) or [], execution_id):
+                        return None
+                    pipe.multi()
+                for command in commands:
+                    pipe.execute_command(*command)
+                return pipe.execute()
+            except WatchError:
+                continue
+
+
+def _newest_is(entries: list, execution_id: str) -> bool:
+    """True when the newest stream entry (XREVRANGE COUNT 1) records ``execution_id``."""
+    if not entries:
+        return False
+    fields = entries[0][1]
+    wanted = {execution_id, execution_id.encode()}
+    return any(key in (b"execution_id", "execution_id") and value in wanted for key, value in fields.items())

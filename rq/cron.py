@@ -54,7 +54,7 @@ from .defaults import (
 from .exceptions import DuplicateSchedulerError, SchedulerNotFound
 from .layout import as_text, format_ts, parse_ts, utcnow
 from .logutils import setup_loghandlers
-from .resilience import REDIS_ERRORS, Backoff, Outage
+from .resilience import CRON_LOOP, REDIS_ERRORS, Outage, RetryLoop
 from .utils import now
 from .webhook import Webhook
 
@@ -406,8 +406,8 @@ class CronScheduler:
         """
         setup_loghandlers(self.logging_level, name="rq.cron")
         self._stop_event.clear()
-        outage = Outage(logger, f"Cron scheduler {self.name}", "Redis connection")
-        backoff = Backoff()
+        outage = Outage(logger, f"Cron scheduler {self.name}", "Redis connection", connection=self.connection)
+        loop = RetryLoop(CRON_LOOP, outage, stop=self._stop_event)
         logger.info("Cron scheduler %s: starting with %d cron jobs", self.name, len(self._cron_jobs))
         with self._signals_stop_loop():
             try:
@@ -417,19 +417,18 @@ class CronScheduler:
                             self.heartbeat()
                         else:
                             self.register_birth()
-                        outage.recovered()
+                        loop.succeeded()
                         self.enqueue_jobs()
                     except REDIS_ERRORS as exc:
-                        outage.failed(exc)
-                        backoff.sleep(self._stop_event)
+                        loop.failed(exc)
                         continue
                     except DuplicateSchedulerError:
                         raise
                     except RedisError:
                         logger.exception("Cron scheduler %s: Redis refused a command; retrying with backoff", self.name)
-                        backoff.sleep(self._stop_event)
+                        loop.wait()
                         continue
-                    backoff.reset()
+                    loop.succeeded()
                     self._stop_event.wait(self.calculate_sleep_interval())
             except KeyboardInterrupt:
                 logger.info("Cron scheduler %s: interrupted; stopping", self.name)

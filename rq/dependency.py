@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Union
 
 from .registered_classes import job_class
+from .utils import stacklevel_outside_rq
 
 if TYPE_CHECKING:
     from .job import Job
     from .queue import Queue
 
-__all__ = ["Dependency"]
+__all__ = ["Dependency", "MissingDependencyWarning"]
+
+
+class MissingDependencyWarning(UserWarning):
+    """A job was enqueued depending on a job that does not exist; that dependency counts as ended."""
 
 
 class Dependency:
@@ -115,6 +121,10 @@ def dependencies_are_met(
     if parent_job is not None and not refresh_job_status:
         known[parent_job.id] = parent_job._status
     to_read = [dep for dep in ids if dep not in known]
+    if pipeline is not None and to_read and not getattr(pipeline, "explicit_transaction", False):
+        # As upstream RQ: WATCH the dependencies on the caller's pipeline, whose transaction then
+        # fails if one of them changes before it commits.
+        pipeline.watch(*[job_key(dep) for dep in to_read])
     if pipeline is not None and getattr(pipeline, "watching", False):
         # A pipeline in WATCH mode runs commands at once: these reads are part of the watched view.
         statuses = [_as_status(pipeline.hget(job_key(dep), "status")) for dep in to_read]
@@ -134,11 +144,11 @@ def defer_if_unmet(queue: "Queue", job: "Job", pipeline: Any = None, pending: It
     """Defer ``job`` (deferred registry, dependents sets) if a dependency has not ended yet.
 
     Returns True when the job was deferred. A dependency that does not exist (and is not
-    being enqueued in the same batch) is refused with ``InvalidJobDependency``.
+    being enqueued in the same batch) counts as ended, as upstream RQ has it (its hash may have
+    expired), with a ``MissingDependencyWarning`` since it may also be a mistyped id.
     """
     from redis import WatchError
 
-    from .exceptions import InvalidJobDependency
     from .layout import QUEUES_KEY, job_key
     from .status import JobStatus
 
@@ -150,9 +160,15 @@ def defer_if_unmet(queue: "Queue", job: "Job", pipeline: Any = None, pending: It
         statuses = [_as_status(reader.hget(job_key(dep), "status")) for dep in ids]
         missing = [dep for dep, status in zip(ids, statuses) if status is None and not reader.exists(job_key(dep))]
         if missing:
-            raise InvalidJobDependency(f"Job {job.id} depends on {', '.join(missing)}, which does not exist")
+            warnings.warn(
+                f"Job {job.id} depends on {', '.join(missing)}, which does not exist (any more): counted as ended",
+                MissingDependencyWarning,
+                stacklevel=stacklevel_outside_rq(),
+            )
         met = _met_statuses(job)
-        return len(ids) < len(job.dependency_ids) or any(status not in met for status in statuses)
+        return len(ids) < len(job.dependency_ids) or any(
+            status not in met for dep, status in zip(ids, statuses) if dep not in missing
+        )
 
     def write_deferred(pipe: Any) -> None:
         job._status = JobStatus.DEFERRED.value
@@ -195,11 +211,10 @@ def release_dependents(parent: "Job", pipeline: Any = None, exclude_job_id: Opti
     from redis import WatchError
 
     from .layout import as_text, job_key
-    from .queue_ref import QueueRef
-    from .registry import DeferredJobRegistry
-    from .status import JobStatus
 
     connection = parent.connection
+    if pipeline is not None:
+        return _release_onto(parent, pipeline, exclude_job_id)
     with connection.pipeline() as pipe:
         while True:
             try:
@@ -209,29 +224,65 @@ def release_dependents(parent: "Job", pipeline: Any = None, exclude_job_id: Opti
                     pipe.reset()
                     return []
                 pipe.watch(*[job_key(dep) for dep in dependent_ids])
-                dependents = type(parent).fetch_many(dependent_ids, connection, serializer=parent.serializer)
-                ready: list[Job] = []
-                done: list[str] = []
-                for dependent_id, dependent in zip(dependent_ids, dependents):
-                    if dependent is None or dependent._status != JobStatus.DEFERRED.value:
-                        done.append(dependent_id)
-                        continue
-                    others = [dep for dep in dependent.dependency_ids if dep != exclude_job_id]
-                    if others:
-                        pipe.watch(*[job_key(dep) for dep in others])
-                    if dependencies_are_met(dependent, pipeline=pipe, exclude_job_id=exclude_job_id):
-                        ready.append(dependent)
-                        done.append(dependent_id)
+                ready, done = _sort_dependents(parent, dependent_ids, exclude_job_id, watching=pipe)
                 pipe.multi()
-                for dependent in ready:
-                    queue = QueueRef(dependent.origin, connection, job_class=type(parent), serializer=parent.serializer)
-                    DeferredJobRegistry(queue=queue).remove(dependent, pipeline=pipe)
-                    queue._write_enqueue(dependent, pipe, at_front=bool(dependent.enqueue_at_front))
-                if len(done) == len(dependent_ids):
-                    pipe.delete(parent.dependents_key)
-                elif done:
-                    pipe.srem(parent.dependents_key, *done)
+                _write_release(parent, pipe, ready, done, dependent_ids)
                 pipe.execute()
                 return ready
             except WatchError:
                 continue
+
+
+def _sort_dependents(
+    parent: "Job", dependent_ids: list[str], exclude_job_id: Optional[str], watching: Any = None
+) -> tuple[list["Job"], list[str]]:
+    """The dependents to enqueue now, and the ids to drop from the parent's set (those and the gone).
+
+    With ``watching`` (a pipeline in WATCH mode), each dependent's other dependencies are
+    watched and read through it.
+    """
+    from .layout import job_key
+    from .status import JobStatus
+
+    dependents = type(parent).fetch_many(dependent_ids, parent.connection, serializer=parent.serializer)
+    ready: list[Job] = []
+    done: list[str] = []
+    for dependent_id, dependent in zip(dependent_ids, dependents):
+        if dependent is None or dependent._status != JobStatus.DEFERRED.value:
+            done.append(dependent_id)
+            continue
+        if watching is not None:
+            others = [dep for dep in dependent.dependency_ids if dep != exclude_job_id]
+            if others:
+                watching.watch(*[job_key(dep) for dep in others])
+        if dependencies_are_met(dependent, pipeline=watching, exclude_job_id=exclude_job_id):
+            ready.append(dependent)
+            done.append(dependent_id)
+    return ready, done
+
+
+def _write_release(parent: "Job", pipe: Any, ready: list["Job"], done: list[str], dependent_ids: list[str]) -> None:
+    """Queue the writes that enqueue ``ready`` and drop ``done`` from the parent's dependents set."""
+    from .queue_ref import QueueRef
+    from .registry import DeferredJobRegistry
+
+    for dependent in ready:
+        queue = QueueRef(dependent.origin, parent.connection, job_class=type(parent), serializer=parent.serializer)
+        DeferredJobRegistry(queue=queue).remove(dependent, pipeline=pipe)
+        queue._write_enqueue(dependent, pipe, at_front=bool(dependent.enqueue_at_front))
+    if dependent_ids and len(done) == len(dependent_ids):
+        pipe.delete(parent.dependents_key)
+    elif done:
+        pipe.srem(parent.dependents_key, *done)
+
+
+def _release_onto(parent: "Job", pipeline: Any, exclude_job_id: Optional[str]) -> list["Job"]:
+    """``release_dependents`` onto the caller's pipeline: the caller's transaction (and WATCH) decides."""
+    from .layout import as_text
+
+    dependent_ids = sorted(as_text(member) for member in parent.connection.smembers(parent.dependents_key))
+    ready, done = _sort_dependents(parent, dependent_ids, exclude_job_id)
+    if getattr(pipeline, "watching", False) and not pipeline.explicit_transaction:
+        pipeline.multi()  # as upstream RQ: the writes wait for the caller's execute()
+    _write_release(parent, pipeline, ready, done, dependent_ids)
+    return ready

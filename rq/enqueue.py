@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+import warnings
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Optional, cast
 
@@ -18,6 +19,7 @@ from . import layout, queue_writes
 from .batch import AtomicBatch
 from .exceptions import DuplicateJobError
 from .job import Job, JobStatus
+from .job_validation import UnimportableFunctionWarning
 from .layout import utcnow
 from .tracing import store_trace_headers
 
@@ -173,7 +175,47 @@ class Enqueueing:
         group_id: Optional[str] = None,
         redeliver_abandoned: Optional[int] = None,
     ) -> Job:
-        """Build a job for this queue without enqueueing it."""
+        """Build a job for this queue without enqueueing it.
+
+        Unlike ``Job.create``, the call and meta are serialized here, so that what the serializer
+        cannot handle fails before anything is written. An in-process queue (``is_async=False``)
+        does not warn about functions a worker could not import: it never imports them.
+        """
+        with warnings.catch_warnings():
+            if not self._is_async:
+                warnings.simplefilter("ignore", UnimportableFunctionWarning)
+            job = self._build_job(
+                func, args, kwargs, timeout, result_ttl, ttl, failure_ttl, description, depends_on, job_id, meta,
+                status, retry, repeat, on_success=on_success, on_failure=on_failure, on_stopped=on_stopped,
+                webhooks=webhooks, group_id=group_id, redeliver_abandoned=redeliver_abandoned,
+            )  # fmt: skip
+        job.check_serializable()
+        return job
+
+    def _build_job(
+        self,
+        func: Any,
+        args: Any,
+        kwargs: Any,
+        timeout: Any,
+        result_ttl: Any,
+        ttl: Any,
+        failure_ttl: Any,
+        description: Any,
+        depends_on: Any,
+        job_id: Any,
+        meta: Any,
+        status: JobStatus,
+        retry: Any,
+        repeat: Any,
+        *,
+        on_success: Any,
+        on_failure: Any,
+        on_stopped: Any,
+        webhooks: Any,
+        group_id: Optional[str],
+        redeliver_abandoned: Optional[int],
+    ) -> Job:
         return self.job_class.create(
             func,
             args=args,
@@ -233,7 +275,7 @@ class Enqueueing:
         if unique and job_id is None:
             raise ValueError("unique=True needs an explicit job_id")
         if unique and depends_on is not None:
-            raise ValueError("unique=True cannot be combined with depends_on")
+            raise ValueError("unique=True is not supported with job dependencies (depends_on)")
         job = self.create_job(
             func,
             args=args,
@@ -292,6 +334,8 @@ class Enqueueing:
         if unique and (job._id is None or job.dependency_ids):
             raise ValueError("unique=True needs an explicit job_id and cannot be combined with depends_on")
         job.origin = self.name
+        if pipeline is not None:
+            self._begin_callers_transaction(job, pipeline)
         if job.dependency_ids and defer_if_unmet(cast("Queue", self), job, pipeline=pipeline):
             return job
         if unique and self._is_async:
@@ -303,6 +347,19 @@ class Enqueueing:
             return self.run_sync(job)
         return self._enqueue_job(job, pipeline=pipeline, at_front=at_front)
 
+    @staticmethod
+    def _begin_callers_transaction(job: Job, pipeline: "Pipeline") -> None:
+        """As upstream RQ: WATCH the job's dependencies on the caller's pipeline, then start its MULTI.
+
+        The writes of this enqueue then wait for the caller's ``execute()`` even when the caller had
+        put the pipeline in WATCH mode, and fail with WatchError if a dependency changed meanwhile.
+        """
+        if pipeline.explicit_transaction or (pipeline.command_stack and not pipeline.watching):
+            return
+        if job.dependency_ids:
+            pipeline.watch(job.dependencies_key, *[layout.job_key(dep) for dep in job.dependency_ids])
+        pipeline.multi()
+
     def _enqueue_job(
         self, job: Job, pipeline: Optional["Pipeline"] = None, at_front: bool = False, unique: bool = False
     ) -> Job:
@@ -310,9 +367,18 @@ class Enqueueing:
         own = pipeline is None
         pipe: Any = AtomicBatch(self.connection) if own else pipeline
         self._write_enqueue(job, pipe, at_front=at_front)
+        pipe.zrem(layout.registry_key("deferred", self.name), job.id)  # a deferred job is deferred no more
         if own:
             pipe.execute(replies=False)
         return job
+
+    def _prepare_for_queue(self, job: Job) -> None:
+        """Set what enqueueing sets on ``job`` (origin, enqueued_at, timeout, status), writing nothing."""
+        job.origin = self.name
+        job.enqueued_at = utcnow()
+        if job.timeout is None:
+            job.timeout = self._default_timeout
+        job._status = JobStatus.QUEUED.value
 
     def _write_enqueue(self, job: Job, pipe: "Pipeline", at_front: bool = False, push: bool = True) -> None:
         """Queue the writes of one enqueue on ``pipe``: register queue, save job, push its id.
@@ -369,6 +435,9 @@ class Enqueueing:
             for data in job_datas
         ]
         fronts = [bool(data.at_front) for data in job_datas]
+        duplicates = sorted({job.id for job in jobs if sum(other.id == job.id for other in jobs) > 1})
+        if duplicates:
+            raise ValueError(f"enqueue_many() got the same job_id more than once: {', '.join(duplicates)}")
         if not self._is_async:
             return [self.enqueue_job(job) for job in jobs]
         from .dependency import defer_if_unmet
@@ -378,10 +447,13 @@ class Enqueueing:
         batch_ids = [job.id for job in jobs]
         pipe.sadd(layout.QUEUES_KEY, self.key)
         to_push = []
+        deferred: list[Job] = []
         for job, at_front in zip(jobs, fronts):
             job.origin = self.name
             store_trace_headers(job)  # as Queue.enqueue_job does under Sentry's RQ integration
-            if not (job.dependency_ids and defer_if_unmet(cast("Queue", self), job, pipeline=pipe, pending=batch_ids)):
+            if job.dependency_ids and defer_if_unmet(cast("Queue", self), job, pipeline=pipe, pending=batch_ids):
+                deferred.append(job)
+            else:
                 self._write_enqueue(job, pipe, push=False)
                 if at_front:
                     pipe.lpush(self.key, job.id)
@@ -394,10 +466,22 @@ class Enqueueing:
             pipe.sadd(layout.GROUPS_KEY, group_id)
         if own:
             pipe.execute(replies=False)
-        return jobs
+        # As upstream RQ orders them: without dependencies, then deferred, then released at once.
+        return (
+            [job for job in jobs if not job.dependency_ids]
+            + deferred
+            + [job for job in jobs if job.dependency_ids and job not in deferred]
+        )
 
-    def enqueue_at(self, datetime_: datetime, f: Any, *args: Any, **kwargs: Any) -> Job:
-        """Schedule ``f(*args, **kwargs)`` for ``datetime_`` (naive = local time)."""
+    def enqueue_at(self, datetime: Optional[datetime] = None, f: Any = None, *args: Any, **kwargs: Any) -> Job:
+        """Schedule ``f(*args, **kwargs)`` for ``datetime`` (naive = local time).
+
+        ``datetime_=`` is accepted as an older spelling of ``datetime=``.
+        """
+        if datetime is None:
+            datetime = kwargs.pop("datetime_", None)
+        if datetime is None:
+            raise TypeError("enqueue_at() needs the datetime to run the job at")
         f, args, kwargs, options = self.parse_args(f, *args, **kwargs)
         job = self.create_job(
             f,
@@ -422,16 +506,28 @@ class Enqueueing:
         )
         if options["at_front"]:
             job.enqueue_at_front = True
-        return self.schedule_job(job, datetime_, pipeline=options["pipeline"])
+        return self.schedule_job(job, datetime, pipeline=options["pipeline"])
 
     def enqueue_in(self, time_delta: timedelta, f: Any, *args: Any, **kwargs: Any) -> Job:
         """Schedule ``f(*args, **kwargs)`` to run ``time_delta`` from now."""
         return self.enqueue_at(datetime.now(timezone.utc) + time_delta, f, *args, **kwargs)
 
     def schedule_job(
-        self, job: Job, datetime_: datetime, pipeline: Optional["Pipeline"] = None, unique: bool = False
+        self,
+        job: Job,
+        datetime: Optional[datetime] = None,
+        pipeline: Optional["Pipeline"] = None,
+        unique: bool = False,
+        *,
+        datetime_: Optional[datetime] = None,
     ) -> Job:
-        """Save ``job`` as scheduled and add it to the scheduled registry, in one transaction."""
+        """Save ``job`` as scheduled and add it to the scheduled registry, in one transaction.
+
+        ``datetime_=`` is accepted as an older spelling of ``datetime=``.
+        """
+        datetime_ = datetime if datetime is not None else datetime_
+        if datetime_ is None:
+            raise TypeError("schedule_job() needs the datetime to run the job at")
         if unique:
             if job._id is None:
                 raise ValueError("unique=True needs an explicit job_id")
@@ -500,6 +596,7 @@ class Enqueueing:
                 exc_info=None,
                 worker_name="",
                 death_penalty_class=self.death_penalty_class,
+                raise_callback_error=True,
             )
             logger.info("Job %s failed in synchronous mode", job.id)
         else:

@@ -17,15 +17,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Optional
 
-from redis import ConnectionPool, Redis
-from redis.backoff import NoBackoff
+from redis import Redis
 from redis.exceptions import RedisError
-from redis.retry import Retry
-from redis.sentinel import SentinelConnectionPool
 
 from . import layout
 from .defaults import DEFAULT_WORKER_TTL, WORKER_KEY_GRACE
 from .layout import as_text, parse_ts, utcnow
+from .outage_probe import probe_client, probe_for
 from .settings import settings
 
 __all__ = [
@@ -65,40 +63,6 @@ Route = Callable[[Any], "tuple[int, str, bytes]"]
 
 
 # ---- a client that probes Redis ----------------------------------------------------------
-
-
-def _is_setting(value: Any) -> bool:
-    """Plain connection settings are copied to the probe; objects tied to a pool are not."""
-    if value is None or isinstance(value, (str, bytes, int, float, bool)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_setting(item) for item in value)
-    return False
-
-
-def probe_client(connection: Redis, timeout: float = PROBE_TIMEOUT) -> Redis:
-    """A client of the same server as ``connection`` that gives up after ``timeout`` seconds, without retries.
-
-    It has a pool of its own, so a probe never waits behind (or disturbs) the worker's calls.
-    """
-    options: dict[str, Any] = {
-        "socket_timeout": timeout,
-        "socket_connect_timeout": timeout,
-        "retry": Retry(NoBackoff(), 0),
-        "retry_on_timeout": False,
-        "retry_on_error": [],
-        "health_check_interval": 0,
-    }
-    pool = connection.connection_pool
-    if isinstance(pool, SentinelConnectionPool):
-        return pool.sentinel_manager.master_for(pool.service_name, **options)
-    kwargs = {
-        key: value
-        for key, value in pool.connection_kwargs.items()
-        if _is_setting(value) or key == "credential_provider"
-    }
-    kwargs.update(options)
-    return Redis(connection_pool=ConnectionPool(connection_class=pool.connection_class, **kwargs))
 
 
 def describe_error(exc: BaseException) -> str:
@@ -172,12 +136,19 @@ class HealthChecker:
     def _run(self) -> None:
         # Failure mode: a failed ping is the result, not an error; anything else is logged
         # at DEBUG and the next check runs on time, so the checker outlives any fault.
+        # While Redis is away the checker waits on the process's outage probe instead of
+        # pinging on its own, and checks again as soon as the probe gets an answer.
+        probe = probe_for(self.worker.connection)
         while not self._stop.is_set():
+            ok = True
             try:
-                self.check_now()
+                ok = self.check_now()
             except Exception:
                 logger.debug("Worker %s: health check failed", self.worker.name, exc_info=True)
-            self._stop.wait(self.check_interval)
+            if ok or probe is None:
+                self._stop.wait(self.check_interval)
+            else:
+                probe.wait(self.check_interval, stop=self._stop)
 
     def check_now(self) -> bool:
         """Ping Redis once and note whether the main loop is retrying it; returns whether Redis answered."""

@@ -23,21 +23,20 @@ from .callbacks import Callback, JobCallbacks, as_callback
 from .connections import resolve_connection
 from .dependency import Dependency
 from .exceptions import (
-    DeserializationError,
     InvalidJobOperation,
     NoSuchJobError,
-    SerializationError,
 )
-from .job_hash import decode_job, encode_job, load_meta
+from .job_call import UNEVALUATED, JobCallData
+from .job_hash import decode_job, encode_job, encode_meta, load_meta
 from .job_lifecycle import JobOperations
-from .job_validation import check_ttl, describe_callable, parse_job_id, validate_job_id
+from .job_validation import check_ttl, parse_job_id, validate_job_id
 from .layout import as_text, format_ts, utcnow
 from .registered_classes import register_job_class
 from .repeat import Repeat
+from .resilience import is_outage
 from .retry import Retry
 from .serializers import resolve_serializer
 from .status import JobStatus
-from .utils import get_call_string, import_attribute
 from .webhook import Webhook
 
 if TYPE_CHECKING:
@@ -63,7 +62,6 @@ __all__ = [
 
 logger = logging.getLogger("rq.job")
 
-UNEVALUATED = object()
 _current_jobs: ContextVar[tuple] = ContextVar("rq_current_jobs", default=())
 
 
@@ -75,7 +73,7 @@ def get_current_job(connection: Optional[Redis] = None, job_class: Any = None) -
     return jobs[-1] if jobs else None
 
 
-class Job(JobCallbacks, JobOperations):
+class Job(JobCallData, JobCallbacks, JobOperations):
     """A job: the call to make, its settings, and its state as stored in Redis."""
 
     redis_job_namespace_prefix = layout.JOB_PREFIX
@@ -102,6 +100,7 @@ class Job(JobCallbacks, JobOperations):
         self.failure_ttl: Optional[int] = None
         self.ttl: Optional[int] = None
         self.meta: dict = {}
+        self._unreadable_meta: Optional[bytes] = None  # see rq.job_hash.encode_meta
         self.worker_name: Optional[str] = None
         self.group_id: Optional[str] = None
         self.retries_left: Optional[int] = None
@@ -124,8 +123,8 @@ class Job(JobCallbacks, JobOperations):
         self._failure_callback_timeout: Optional[int] = None
         self._stopped_callback_name: Optional[str] = None
         self._stopped_callback_timeout: Optional[int] = None
-        self._legacy_result: Any = None
-        self._legacy_exc_info: Optional[str] = None
+        self._result: Any = None
+        self._exc_info: Optional[str] = None
         self._cached_return_value: Any = None
         self.redis_server_version: Optional[tuple] = None
         # The execution of this job currently running in this process, if any.
@@ -174,7 +173,7 @@ class Job(JobCallbacks, JobOperations):
             raise TypeError(f"meta must be a dict, not {type(meta).__name__}")
 
         job = cls(id, connection=connection, serializer=serializer)
-        job._func_name, job._instance = describe_callable(func)
+        job._set_callable(func)
         job._args, job._kwargs = args, kwargs
         job.origin = origin
         job.description = description or job.get_call_string()
@@ -183,7 +182,7 @@ class Job(JobCallbacks, JobOperations):
         job.failure_ttl = check_ttl("failure_ttl", failure_ttl, allow_forever=True)
         job.ttl = check_ttl("ttl", ttl, allow_forever=False)
         job._status = str(status.value if isinstance(status, JobStatus) else status or JobStatus.CREATED.value)
-        job.meta = dict(meta or {})
+        job.meta = meta if meta is not None else {}
         job.group_id = group_id
         if retry is not None:
             if not isinstance(retry, Retry):
@@ -216,10 +215,7 @@ class Job(JobCallbacks, JobOperations):
             job.webhooks = list(webhooks)
         if depends_on is not None:
             job._set_dependencies(depends_on)
-        # Encode now so that a payload the serializer cannot handle fails before any write.
-        job._data = job._serialize_data()
-        if job.meta:
-            job._check_meta_serializable()
+        # As upstream RQ, the call is serialized lazily (Queue.create_job checks it at once).
         return job
 
     def _set_dependencies(self, depends_on: Any) -> None:
@@ -280,114 +276,6 @@ class Job(JobCallbacks, JobOperations):
 
     def __hash__(self) -> int:
         return hash(self.id)
-
-    # ---- call data ---------------------------------------------------------
-
-    def _serialize_data(self) -> bytes:
-        payload = (self._func_name, self._instance, self._args, self._kwargs)
-        try:
-            return layout.compress(self.serializer.dumps(payload))
-        except Exception as exc:
-            serializer_name = getattr(self.serializer, "__name__", type(self.serializer).__name__)
-            raise SerializationError(
-                f"Cannot serialize the call {self._func_name}(...) with {serializer_name}: {exc}"
-            ) from exc
-
-    def _check_meta_serializable(self) -> None:
-        try:
-            self.serializer.dumps(self.meta)
-        except Exception as exc:
-            serializer_name = getattr(self.serializer, "__name__", type(self.serializer).__name__)
-            raise SerializationError(
-                f"Cannot serialize the meta of job {self.id} with {serializer_name}: {exc}"
-            ) from exc
-
-    def _deserialize_data(self) -> None:
-        try:
-            payload = self.serializer.loads(layout.decompress(self._data))
-            func_name, instance, args, kwargs = payload
-            if func_name is not None:
-                func_name = as_text(func_name)
-            if not isinstance(args, (list, tuple)) or not isinstance(kwargs, (dict, type(None))):
-                raise TypeError("expected the arguments as a list and the keyword arguments as a mapping")
-        except Exception as exc:
-            raise DeserializationError(f"Could not decode the data of job {self.id}: {exc}") from exc
-        self._func_name, self._instance, self._args, self._kwargs = func_name, instance, args, dict(kwargs or {})
-
-    def _ensure_call_data(self) -> None:
-        if self._func_name is UNEVALUATED:
-            if self._data is UNEVALUATED:
-                raise DeserializationError(f"Job {self.id} has no call data")
-            self._deserialize_data()
-
-    def _invalidate_data(self) -> None:
-        self._ensure_call_data()
-        self._data = UNEVALUATED
-
-    @property
-    def data(self) -> bytes:
-        if self._data is UNEVALUATED:
-            self._data = self._serialize_data()
-        return self._data
-
-    @data.setter
-    def data(self, value: bytes) -> None:
-        self._data = value
-        self._func_name = self._instance = self._args = self._kwargs = UNEVALUATED
-
-    @property
-    def func_name(self) -> str:
-        self._ensure_call_data()
-        return self._func_name
-
-    @property
-    def instance(self) -> Any:
-        self._ensure_call_data()
-        return self._instance
-
-    @instance.setter
-    def instance(self, value: Any) -> None:
-        self._invalidate_data()
-        self._instance = value
-
-    @property
-    def args(self) -> Any:
-        self._ensure_call_data()
-        return self._args
-
-    @args.setter
-    def args(self, value: Any) -> None:
-        self._invalidate_data()
-        self._args = value
-
-    @property
-    def kwargs(self) -> dict:
-        self._ensure_call_data()
-        return self._kwargs
-
-    @kwargs.setter
-    def kwargs(self, value: dict) -> None:
-        self._invalidate_data()
-        self._kwargs = value
-
-    @property
-    def func(self) -> Callable[..., Any]:
-        """The callable, imported by its dotted path (or looked up on the instance)."""
-        name = self.func_name
-        if self.instance is not None:
-            return getattr(self.instance, name)
-        try:
-            return import_attribute(name)
-        except (ImportError, AttributeError, ValueError) as exc:
-            raise type(exc)(f"Cannot import the function {name!r} of job {self.id}: {exc}") from exc
-
-    @func.setter
-    def func(self, value: Any) -> None:
-        self._invalidate_data()
-        self._func_name, self._instance = describe_callable(value)
-
-    def get_call_string(self) -> Optional[str]:
-        return get_call_string(self.func_name, self.args, self.kwargs, max_length=75)
 
     # ---- encoding (see rq.job_hash) -------------------------------------------------
 
@@ -452,9 +340,7 @@ class Job(JobCallbacks, JobOperations):
         if refresh:
             value = as_text(self.connection.hget(self.key, "status"))
             if value is None:
-                if not self.connection.exists(self.key):
-                    raise InvalidJobOperation(f"Failed to retrieve status for job {self.id}: it does not exist")
-                value = JobStatus.CREATED.value
+                raise InvalidJobOperation(f"Failed to retrieve status for job {self.id}: no status field")
             self._status = value
         try:
             return JobStatus(self._status)
@@ -483,7 +369,7 @@ class Job(JobCallbacks, JobOperations):
         return self.meta
 
     def save_meta(self) -> None:
-        self.connection.hset(self.key, "meta", self.serializer.dumps(self.meta))
+        self.connection.hset(self.key, "meta", encode_meta(self))
 
     def get_ttl(self, default_ttl: Optional[int] = None) -> Optional[int]:
         return default_ttl if self.ttl is None else self.ttl
@@ -557,10 +443,10 @@ class Job(JobCallbacks, JobOperations):
 
         if refresh or self._cached_return_value is None:
             latest = self.latest_result()
-            if latest is not None and latest.type == Result.Type.SUCCESSFUL:
-                self._cached_return_value = latest.return_value
-            elif self._legacy_result is not None:
-                self._cached_return_value = self._legacy_result
+            if latest is not None:
+                self._cached_return_value = latest.return_value if latest.type == Result.Type.SUCCESSFUL else None
+            elif self._result is not None:  # an RQ 1.x job's ``result`` field
+                self._cached_return_value = self._result
         return self._cached_return_value
 
     @property
@@ -576,24 +462,39 @@ class Job(JobCallbacks, JobOperations):
         latest = self.latest_result()
         if latest is not None and latest.type in (Result.Type.FAILED, Result.Type.STOPPED):
             return latest.exc_string
-        return self._legacy_exc_info
+        return self._exc_info
 
     @exc_info.setter
     def exc_info(self, value: Optional[str]) -> None:
-        self._legacy_exc_info = value
+        self._exc_info = value
 
     # ---- running -------------------------------------------------------------
 
     def perform(self) -> Any:
         """Call the function with this job as the current job; coroutines run in a fresh event loop."""
+        self._persist_while_running()
         token = _current_jobs.set(_current_jobs.get() + (self,))
         try:
             result = self.func(*self.args, **self.kwargs)
             if inspect.iscoroutine(result):
                 result = asyncio.run(result)
+            self._cached_return_value = result  # what ``return_value()`` gives until a Result is stored
             return result
         finally:
             _current_jobs.reset(token)
+
+    def _persist_while_running(self) -> None:
+        """As upstream RQ: a job's ``ttl`` never ends it while it runs.
+
+        Best effort: a worker's start of the job has already done it in Redis, so an outage
+        here must not fail a job that has not run yet.
+        """
+        try:
+            self.connection.persist(self.key)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            logger.debug("Job %s: could not clear its expiry before running (%s)", self.id, exc)
 
     def heartbeat(self, timestamp: datetime, ttl: int, pipeline: Optional["Pipeline"] = None, xx: bool = False) -> None:
         self.last_heartbeat = timestamp
@@ -604,6 +505,11 @@ class Job(JobCallbacks, JobOperations):
     @property
     def dependency_ids(self) -> list[str]:
         return list(self._dependency_ids)
+
+    @property
+    def _dependency_id(self) -> Optional[str]:
+        """The first dependency's id (kept, as upstream RQ does, for third-party code)."""
+        return self._dependency_ids[0] if self._dependency_ids else None
 
     @property
     def dependency(self) -> Optional["Job"]:
@@ -630,7 +536,8 @@ class Job(JobCallbacks, JobOperations):
         DeferredJobRegistry(self.origin, connection=self.connection, job_class=type(self)).add(self, pipeline=pipeline)
         for dependency_id in self._dependency_ids:
             conn.sadd(layout.dependents_key(dependency_id), self.id)
-        conn.sadd(self.dependencies_key, *self._dependency_ids)
+        if self._dependency_ids:  # SADD needs at least one member
+            conn.sadd(self.dependencies_key, *self._dependency_ids)
 
     def dependencies_are_met(
         self,
@@ -658,7 +565,10 @@ class Job(JobCallbacks, JobOperations):
         return self.retry_intervals[min(index, len(self.retry_intervals) - 1)]
 
     def should_enqueue_at_front(self) -> bool:
-        return bool(self.enqueue_at_front_on_retry and self.started_at is not None)
+        """At the front for a retry of a job that ran (``Retry(enqueue_at_front=True)``), else as enqueued."""
+        if self.enqueue_at_front_on_retry and (self.ended_at is not None or self.started_at is not None):
+            return True
+        return bool(self.enqueue_at_front)
 
     # ---- starting (cancel, delete, requeue, retry: rq.job_lifecycle.JobOperations) -----------
 
@@ -680,6 +590,11 @@ class Job(JobCallbacks, JobOperations):
             },
         )
         pipeline.persist(self.key)
+
+    @property
+    def supports_redis_streams(self) -> bool:
+        """Always True (RQ 1.x name): results are kept in Redis streams, which this package requires."""
+        return True
 
     def get_redis_server_version(self) -> tuple:
         from .utils import get_version

@@ -7,6 +7,7 @@ integer fields only with integers, so either implementation can read what the ot
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from . import layout
@@ -18,14 +19,16 @@ from .status import JobStatus
 if TYPE_CHECKING:
     from .job import Job
 
-__all__ = ["decode_job", "encode_job", "load_meta"]
+__all__ = ["decode_job", "encode_job", "encode_meta", "load_meta"]
+
+logger = logging.getLogger("rq.job")
 
 
 def encode_job(job: "Job", include_meta: bool = True, include_result: bool = True) -> dict[str, Any]:
     """The job hash fields, encoded as upstream RQ 2.x writes them."""
     fields: dict[str, Any] = {
         "created_at": format_ts(job.created_at),
-        "data": job.data,
+        "data": layout.compress(job.data),
         "started_at": format_ts(job.started_at),
         "ended_at": format_ts(job.ended_at),
         "last_heartbeat": format_ts(job.last_heartbeat),
@@ -67,11 +70,14 @@ def encode_job(job: "Job", include_meta: bool = True, include_result: bool = Tru
     if job.webhooks:
         fields["webhooks"] = layout.encode_json([_webhook_dict(hook) for hook in job.webhooks])
     if include_meta and job.meta:
-        fields["meta"] = job.serializer.dumps(job.meta)
-    if job._legacy_exc_info is not None:
-        fields["exc_info"] = layout.encode_legacy_exc_info(job._legacy_exc_info)
-    if include_result and job._legacy_result is not None:
-        fields["result"] = job.serializer.dumps(job._legacy_result)
+        fields["meta"] = encode_meta(job)
+    if job._exc_info is not None:
+        fields["exc_info"] = layout.encode_legacy_exc_info(job._exc_info)
+    if include_result and job._result is not None:
+        try:
+            fields["result"] = job.serializer.dumps(job._result)
+        except Exception:  # as upstream RQ: a value the serializer refuses must not stop the save
+            fields["result"] = "Unserializable return value"
     return fields
 
 
@@ -85,7 +91,7 @@ def decode_job(job: "Job", raw: dict) -> None:
     fields = layout.decode_hash(raw)
     if "data" not in fields:
         raise NoSuchJobError(f"Unexpected job format (no data field) in {job.key}")
-    job.data = fields["data"]
+    job.data = layout.decompress(fields["data"])
     read = _FieldReader(job, fields)
 
     def text(name: str) -> Optional[str]:
@@ -122,6 +128,7 @@ def decode_job(job: "Job", raw: dict) -> None:
     job.redeliveries = integer("redeliveries") or 0
     job.repeats_left = integer("repeats_left")
     job.repeat_intervals = read("repeat_intervals", layout.decode_json)
+    job._forget_callbacks()
     for kind in ("success", "failure", "stopped"):
         setattr(job, f"_{kind}_callback_name", text(f"{kind}_callback_name"))
         setattr(job, f"_{kind}_callback_timeout", seconds(f"{kind}_callback_timeout"))
@@ -131,10 +138,14 @@ def decode_job(job: "Job", raw: dict) -> None:
     job._dependency_ids = dependency_ids or []
     job.allow_dependency_failures = read("allow_dependency_failures", layout.decode_bool)
     job.enqueue_at_front = read("enqueue_at_front", layout.decode_bool)
-    job.webhooks = read("webhooks", _webhooks) or []
+    try:
+        job.webhooks = read("webhooks", _webhooks) or []
+    except DeserializationError:  # as upstream RQ: an unreadable list means no webhooks, not an unreadable job
+        logger.warning("Job %s: unreadable webhooks field ignored", job.id, exc_info=True)
+        job.webhooks = []
     job.meta = load_meta(job, fields.get("meta"))
-    job._legacy_result = read("result", lambda value: _load_legacy_result(job, value))
-    job._legacy_exc_info = read("exc_info", layout.decode_legacy_exc_info) or None
+    job._result = read("result", lambda value: _load_legacy_result(job, value))
+    job._exc_info = read("exc_info", layout.decode_legacy_exc_info) or None
 
 
 class _FieldReader:
@@ -192,12 +203,23 @@ def _webhooks(value: Any) -> list:
 
 
 def load_meta(job: "Job", raw: Union[bytes, str, None]) -> dict:
+    """The meta dict; ``{"unserialized": raw}`` when this process cannot load it (kept for ``encode_meta``)."""
+    job._unreadable_meta = None
     if not raw:
         return {}
     try:
         return job.serializer.loads(raw)
     except Exception:
+        job._unreadable_meta = raw if isinstance(raw, bytes) else raw.encode()
         return {"unserialized": raw}
+
+
+def encode_meta(job: "Job") -> Any:
+    """The ``meta`` field: meta this process could not load is written back as it was until it changes."""
+    raw = getattr(job, "_unreadable_meta", None)
+    if raw is not None and job.meta == {"unserialized": raw}:
+        return raw
+    return job.serializer.dumps(job.meta)
 
 
 def _load_legacy_result(job: "Job", raw: Optional[bytes]) -> Any:

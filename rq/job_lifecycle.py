@@ -218,14 +218,25 @@ def write_returned_retry(
     Result.create_retried(
         job, job.failure_ttl, return_value=retry, worker_name=worker_name, execution=execution, pipeline=pipe
     )
+    _put_back(job, queue, pipe, delay, retry)
+    pipe.persist(job.key)
+    pipe.exists(job.dependents_key)
+
+
+def _put_back(job: "Job", queue: "QueueLike", pipe: "Pipeline", delay: int, retry: Any) -> None:
+    """Queue the writes that run the job again: scheduled after ``delay`` seconds, or enqueued now.
+
+    A ``Retry(enqueue_at_front=True)`` puts it at the front, now or when the scheduler enqueues it
+    (the flag is kept in the job hash, as RQ 3.x keeps it).
+    """
+    job.enqueue_at_front_on_retry = bool(job.enqueue_at_front_on_retry or retry.enqueue_at_front) or None
+    at_front = bool(job.enqueue_at_front_on_retry)
     if delay > 0:
         job._status = JobStatus.SCHEDULED.value
         pipe.hset(job.key, mapping=layout.redis_fields(job.to_dict(include_meta=False, include_result=False)))
         ScheduledJobRegistry(queue=queue).schedule(job, utcnow() + timedelta(seconds=delay), pipeline=pipe)
     else:
-        queue._write_enqueue(job, pipe, at_front=retry.enqueue_at_front)
-    pipe.persist(job.key)
-    pipe.exists(job.dependents_key)
+        queue._write_enqueue(job, pipe, at_front=at_front)
 
 
 def release_if_needed(job: "Job", dependents_exist: Any, retry: Optional["RetryLoop"] = None) -> None:
@@ -261,13 +272,20 @@ def run_failure_callback(
     That text is the job's own traceback (``exc_string``, else formatted from ``exc_info``)
     followed by the callback's, so the reason the job failed is never lost.
     """
+    return _failure_callback_outcome(job, death_penalty_class, exc_info, exc_string)[0]
+
+
+def _failure_callback_outcome(
+    job: "Job", death_penalty_class: type, exc_info: tuple, exc_string: Optional[str]
+) -> tuple[Optional[str], Optional[Exception]]:
+    """``run_failure_callback``'s text to record, and the callback's own error (None if it ran well)."""
     try:
         job.execute_failure_callback(death_penalty_class, *exc_info)
-    except Exception:
+    except Exception as error:
         logger.exception("Job %s: error while executing failure callback", job.id)
         own = exc_string if exc_string is not None else "".join(traceback.format_exception(*exc_info))
-        return f"{own.rstrip()}\n\n{FAILURE_CALLBACK_ERROR}\n{traceback.format_exc()}"
-    return None
+        return f"{own.rstrip()}\n\n{FAILURE_CALLBACK_ERROR}\n{traceback.format_exc()}", error
+    return None, None
 
 
 def record_failure(
@@ -280,11 +298,18 @@ def record_failure(
     death_penalty_class: type,
     execution: Optional["Execution"] = None,
     exception_handlers: Iterable[Callable[..., Any]] = (),
+    raise_callback_error: bool = False,
 ) -> None:
-    """Failure path outside a worker (sync mode, abandoned jobs): callback, handlers, retry or fail."""
+    """Failure path outside a worker (sync mode, abandoned jobs): callback, handlers, retry or fail.
+
+    With ``raise_callback_error`` (synchronous mode, as upstream RQ), an error of the failure
+    callback is raised to the caller once the failure is recorded.
+    """
     exc_info = exc_info or sys.exc_info()
+    callback_error: Optional[Exception] = None
     if exc_info[0]:
-        exc_string = run_failure_callback(job, death_penalty_class, exc_info, exc_string) or exc_string
+        combined, callback_error = _failure_callback_outcome(job, death_penalty_class, exc_info, exc_string)
+        exc_string = combined or exc_string
     for handler in exception_handlers:
         try:
             if handler(job, *exc_info) is False:
@@ -300,6 +325,8 @@ def record_failure(
         dependents_exist = pipe.execute()[-1]
     release_if_needed(job, dependents_exist)
     job.send_webhooks("failed", exc_string=exc_string)
+    if raise_callback_error and callback_error is not None:
+        raise callback_error
 
 
 def record_success(
@@ -311,8 +338,24 @@ def record_success(
     death_penalty_class: type,
     execution: Optional["Execution"] = None,
 ) -> None:
-    """Success path outside a worker (sync mode): success callback, then the finished state."""
-    job.execute_success_callback(death_penalty_class, return_value)
+    """Success path outside a worker (sync mode): success callback, then the finished state.
+
+    As upstream RQ, a success callback that raises makes the job fail.
+    """
+    try:
+        job.execute_success_callback(death_penalty_class, return_value)
+    except Exception:
+        logger.exception("Job %s: error while executing success callback", job.id)
+        record_failure(
+            job,
+            queue,
+            traceback.format_exc(),
+            sys.exc_info(),
+            worker_name=worker_name,
+            death_penalty_class=death_penalty_class,
+            execution=execution,
+        )
+        return
     with job.connection.pipeline() as pipe:
         status_write = write_success(job, queue, pipe, return_value, worker_name=worker_name, execution=execution)
         replies = pipe.execute()
@@ -327,7 +370,8 @@ def handle_abandoned_job(
     registry: StartedJobRegistry, job: "Job", execution_id: str, exception_handlers: Iterable[Callable[..., Any]]
 ) -> None:
     """A started job whose worker stopped heartbeating: fail it (or retry it) with AbandonedJobError."""
-    if job.get_status(refresh=False) != JobStatus.STARTED:
+    ended = (JobStatus.FINISHED.value, JobStatus.FAILED.value, JobStatus.STOPPED.value, JobStatus.CANCELED.value)
+    if job._status in ended:
         return  # already ended; only the stale registry entry is left
     from .executions import Execution
 
@@ -400,6 +444,10 @@ def cancel_job(
     queue = _queue_of(job)
     own = pipeline is None
     pipe: Any = job.connection.pipeline() if own else pipeline
+    if enqueue_dependents and not own:  # as upstream RQ: into the caller's pipeline, which the caller executes
+        from .dependency import release_dependents
+
+        release_dependents(job, pipeline=pipe, exclude_job_id=job.id)
     job.set_status(JobStatus.CANCELED, pipeline=pipe)
     queue.remove(job, pipeline=pipe)
     _remove_from_registries(job, queue, pipe, keep=("canceled",))
@@ -409,10 +457,10 @@ def cancel_job(
             pipe.srem(layout.dependents_key(dependency_id), job.id)
     if own:
         pipe.execute()
-    if enqueue_dependents:
-        from .dependency import release_dependents
+        if enqueue_dependents:
+            from .dependency import release_dependents
 
-        release_dependents(job, exclude_job_id=job.id)
+            release_dependents(job, exclude_job_id=job.id)
 
 
 def _remove_from_registries(job: "Job", queue: "QueueLike", pipe: Any, keep: tuple = ()) -> None:
@@ -537,6 +585,35 @@ class JobOperations:
         """Use up one retry and queue the writes that run the job again (now or after its interval)."""
         job = cast("Job", self)
         write_retry(job, queue, pipeline, plan_retry(job))
+
+    def _handle_retry_result(
+        self,
+        queue: "QueueLike",
+        pipeline: "Pipeline",
+        retry: Any,
+        execution_id: str,
+        execution_started_at: Any,
+        execution_ended_at: Any,
+        worker_name: str = "",
+    ) -> None:
+        """Queue the writes for a run that returned ``retry``: a type-4 result, one more retry counted,
+        and the job back on its queue (now, or scheduled after the retry's interval), as upstream RQ does."""
+        from .retry import Retry
+
+        job = cast("Job", self)
+        Result.create_retried(
+            job,
+            job.failure_ttl,
+            return_value=retry,
+            worker_name=worker_name,
+            execution_id=execution_id,
+            execution_started_at=execution_started_at,
+            execution_ended_at=execution_ended_at,
+            pipeline=pipeline,
+        )
+        done = job.number_of_retries or 0
+        job.number_of_retries = done + 1
+        _put_back(job, queue, pipeline, Retry.get_interval(done, retry.intervals), retry)
 
     def _handle_abandoned(
         self, registry: StartedJobRegistry, execution_id: str, exception_handlers: Iterable[Callable[..., Any]]

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import inspect
 import re
+import warnings
 from typing import Any, Optional, Union, overload
 
 from .layout import as_text
-from .utils import parse_timeout
+from .utils import parse_timeout, stacklevel_outside_rq
 
 __all__ = [
     "MAX_TTL",
+    "UnimportableFunctionWarning",
     "check_dotted_path",
     "check_ttl",
     "describe_callable",
@@ -25,6 +27,11 @@ __all__ = [
 # Longest timeout or TTL, in seconds (about 68 years): the most signal.alarm() takes, and
 # well within what Redis EXPIRE accepts. Job hashes holding more are unreadable (rq.job_hash).
 MAX_TTL = 2**31 - 1
+
+
+class UnimportableFunctionWarning(UserWarning):
+    """A job or callback function that a worker in another process will not be able to import."""
+
 
 _JOB_ID_RE = re.compile(r"[A-Za-z0-9_-]+")
 _DOTTED_PATH_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -75,34 +82,41 @@ def check_dotted_path(path: str, what: str = "function") -> str:
 
 
 def describe_callable(func: Any) -> tuple[str, Any]:
-    """(func_name, instance) for what users may enqueue; refuses what a worker could never import."""
+    """(func_name, instance) for what users may enqueue; warns about what a worker could not import."""
     if isinstance(func, str):
         return check_dotted_path(func), None
     if inspect.ismethod(func):
         return func.__name__, func.__self__
     if inspect.isfunction(func) or inspect.isbuiltin(func):
-        return importable_function_path(func, "enqueue"), None
+        return importable_function_path(func, "Enqueueing"), None
     if callable(func):
         return "__call__", func
     raise TypeError(f"Expected a function, a method, a callable object or a dotted path, got {func!r}")
 
 
 def importable_function_path(func: Any, verb: str) -> str:
-    """The path a worker imports ``func`` by; ValueError for lambdas, nested and ``__main__`` functions.
+    """The path a worker imports ``func`` by (``module.qualname``, as upstream RQ stores it).
 
-    ``verb`` completes the message: "Cannot <verb> <function>: ...".
+    Lambdas, nested functions and functions of ``__main__`` are accepted, as upstream does
+    (a job that runs in place, ``is_async=False``, never imports them), with an
+    ``UnimportableFunctionWarning``: a worker in another process could not import them.
+    ``verb`` completes the message: "<verb> <function>: ...".
     """
     module = func.__module__
     qualname = func.__qualname__
     if "<lambda>" in qualname or "<locals>" in qualname:
-        raise ValueError(
-            f"Cannot {verb} {qualname}: lambdas and nested functions cannot be imported by a worker; "
-            "define the function at module level"
+        warnings.warn(
+            f"{verb} {qualname}: lambdas and nested functions cannot be imported by a worker in another "
+            "process; define the function at module level",
+            UnimportableFunctionWarning,
+            stacklevel=stacklevel_outside_rq(),
         )
-    if module == "__main__":
-        raise ValueError(
-            f"Cannot {verb} {qualname} from the __main__ module: workers cannot import it; "
-            "move it to an importable module"
+    elif module == "__main__":
+        warnings.warn(
+            f"{verb} {qualname} from the __main__ module: a worker in another process cannot import it; "
+            "move it to an importable module",
+            UnimportableFunctionWarning,
+            stacklevel=stacklevel_outside_rq(),
         )
     if module is None or module == "builtins":
         return qualname

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
+import re
 import time
 import zlib
 from datetime import datetime, timezone
@@ -18,7 +20,23 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional, Union, cast, ov
 if TYPE_CHECKING:
     from redis.typing import EncodableT, FieldT
 
-PREFIX = "rq:"
+
+def _key_prefix() -> str:
+    """``RQ_KEY_PREFIX`` from the environment (default ``rq``), read once at import, as RQ 3.0 does.
+
+    A hash tag such as ``{rq}`` puts every key in one Redis Cluster hash slot.
+    """
+    value = os.environ.get("RQ_KEY_PREFIX", "rq")
+    if not re.fullmatch(r"[A-Za-z0-9_.:{}-]+", value):
+        raise ValueError(f"Invalid RQ_KEY_PREFIX {value!r}: only letters, digits and _ . : - {{ }} are allowed")
+    return value
+
+
+# Every key starts with KEY_PREFIX and a colon: "rq:queue:default" by default.
+KEY_PREFIX = _key_prefix()
+# KEY_PREFIX for str.format templates (braces doubled).
+FORMAT_KEY_PREFIX = KEY_PREFIX.replace("{", "{{").replace("}", "}}")
+PREFIX = KEY_PREFIX + ":"
 
 QUEUE_PREFIX = PREFIX + "queue:"
 QUEUES_KEY = PREFIX + "queues"

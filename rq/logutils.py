@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from .defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 
@@ -15,13 +15,29 @@ _RESET = "\x1b[0m"
 
 
 class ColorizingStreamHandler(logging.StreamHandler):
-    """Stream handler that colours warnings yellow and errors red when writing to a terminal."""
+    """Stream handler that colours warnings yellow and errors red when writing to a terminal.
+
+    ``exclude`` is accepted, and kept, as upstream RQ accepts it (django-rq's logging
+    configuration passes it). Upstream takes it as the first positional argument: a first
+    argument that is not a stream (it has no ``write``) is taken as ``exclude`` too.
+    """
+
+    def __init__(self, *args: Any, exclude: Any = None, **kwargs: Any) -> None:
+        if args and not hasattr(args[0], "write"):
+            exclude, args = args[0], args[1:]
+        self.exclude = exclude
+        super().__init__(*args, **kwargs)
+
+    @property
+    def is_tty(self) -> bool:
+        """True when the stream is a terminal (then messages are coloured)."""
+        isatty = getattr(self.stream, "isatty", None)
+        return bool(isatty is not None and isatty())
 
     def format(self, record: logging.LogRecord) -> str:
         message = super().format(record)
         color = _COLORS.get(record.levelno)
-        isatty = getattr(self.stream, "isatty", None)
-        if color and isatty is not None and isatty():
+        if color and self.is_tty:
             return f"{color}{message}{_RESET}"
         return message
 

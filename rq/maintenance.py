@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from . import layout
+from . import layout, scripting
 from .defaults import INTERMEDIATE_STUCK_AFTER
-from .intermediate_queue import FIRST_SEEN_TTL
+from .intermediate_queue import FIRST_SEEN_TTL, IntermediateQueue
 from .layout import as_text
 from .registry import clean_registries
 from .worker_registration import clean_worker_registry
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from .queue import Queue
 
 logger = logging.getLogger("rq.worker")
+
+__all__ = ["clean_intermediate_queue", "rescue_intermediate", "return_to_queue", "run_maintenance"]
 
 # Put a dequeued job back at the front of its queue if it never ran: it is still in the
 # intermediate list (KEYS[1]), or its start was recorded (started registry KEYS[3] member
@@ -44,6 +47,8 @@ if redis.call('EXISTS', KEYS[6]) == 1 then
 end
 return 1
 """
+
+_RETURN = scripting.Script(_RETURN_TO_QUEUE, scripting.return_to_queue)
 
 
 def run_maintenance(queues: Iterable["Queue"], exception_handlers: Iterable[Callable[..., Any]] = ()) -> list[str]:
@@ -120,4 +125,19 @@ def return_to_queue(queue: "Queue", job_id: str, execution_id: str = "") -> bool
         layout.execution_key(job_id, execution_id or "-"),
         layout.job_key(job_id),
     ]
-    return bool(queue.connection.eval(_RETURN_TO_QUEUE, len(keys), *keys, job_id, member))
+    return bool(_RETURN(queue.connection, keys, [job_id, member]))
+
+
+def clean_intermediate_queue(worker: Any, queue: "Queue") -> None:
+    """Deprecated (as upstream RQ deprecates it): ``IntermediateQueue(queue.key, ...).cleanup(worker, queue)``.
+
+    Ids whose job is gone are dropped; a job stuck in the intermediate list for over a
+    minute is failed through ``worker``. This package's workers instead put stuck ids back
+    on their queue in maintenance (``rescue_intermediate``).
+    """
+    warnings.warn(
+        "clean_intermediate_queue is deprecated. Use IntermediateQueue.cleanup instead.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    IntermediateQueue(queue.key, connection=queue.connection).cleanup(worker, queue)

@@ -168,12 +168,21 @@ class _WorkerStateCollector:
         )
         for name, what, flag in gauges:
             yield gauge(name, what, value=int(flag))
-        counters = (
+        counters: list[tuple[str, str, Any]] = [
             ("rq_redis_reconnects_total", "Outages of the worker's Redis connection", outage.count),
             ("rq_redis_errors_total", "Redis errors seen by the worker's main loop", outage.errors),
             ("rq_command_listener_restarts_total", "Dead command listeners replaced", channel.listener_restarts),
             ("rq_command_channel_resubscribes_total", "Lost command subscriptions restored", channel.resubscribes),
-        )
+        ]
+        probe = channel.outage.probe
+        if probe is not None:
+            counters.append(
+                (
+                    "rq_redis_probe_attempts_total",
+                    "Connection attempts of the outage probe this process shares for the worker's Redis",
+                    probe.attempts,
+                )
+            )
         for name, what, count in counters:
             yield counter(name, what, value=count)
         info = gauge("rq_worker_info", "The worker's name and version", labels=["worker", "version"])

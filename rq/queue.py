@@ -74,8 +74,10 @@ class Queue(Enqueueing):
         if "async" in kwargs:
             warnings.warn("Queue(async=...) is deprecated, use is_async=", DeprecationWarning, stacklevel=2)
             is_async = kwargs.pop("async")
-        if kwargs:
-            raise TypeError(f"Queue() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+        if kwargs:  # upstream RQ ignores them; a warning shows the likely typo
+            warnings.warn(
+                f"Queue() ignores the keyword arguments {', '.join(sorted(kwargs))}", UserWarning, stacklevel=2
+            )
         if not isinstance(name, str) or not name:
             raise ValueError(f"Queue name must be a non-empty string, got {name!r}")
         self.connection: Redis = resolve_connection(connection, "Queue")
@@ -117,9 +119,14 @@ class Queue(Enqueueing):
         yield self
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Queue) and self.name == other.name
+        """Queues are equal by name; comparing with anything else is a TypeError, as upstream RQ."""
+        if not isinstance(other, Queue):
+            raise TypeError(f"Cannot compare queues to other objects ({type(other).__name__})")
+        return self.name == other.name
 
     def __lt__(self, other: "Queue") -> bool:
+        if not isinstance(other, Queue):
+            raise TypeError(f"Cannot compare queues to other objects ({type(other).__name__})")
         return self.name < other.name
 
     def __hash__(self) -> int:
@@ -350,11 +357,19 @@ class Queue(Enqueueing):
         serializer: Any = None,
         death_penalty_class: Any = None,
     ) -> Optional[tuple[Job, "Queue"]]:
-        """The next job of the first non-empty queue, skipping ids whose hash is gone."""
+        """The next job of the first non-empty queue, skipping ids whose hash is gone.
+
+        As upstream RQ, a single queue on Redis 6.2+ is read reliably: the id moves into the
+        queue's intermediate list (LMOVE) instead of leaving Redis.
+        """
         connection = resolve_connection(connection or (queues[0].connection if queues else None), "dequeue_any")
         by_key = {queue.key: queue for queue in queues}
+        reliable = len(by_key) == 1 and get_version(connection) >= (6, 2, 0)
         while True:
-            popped = cls.lpop(list(by_key), timeout, connection=connection)
+            if reliable:
+                popped = cls.lmove(connection, next(iter(by_key)), timeout)
+            else:
+                popped = cls.lpop(list(by_key), timeout, connection=connection)
             if popped is None:
                 return None
             queue = by_key[popped[0]]

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 
 from redis import Redis
+from redis.exceptions import WatchError
 
 from . import layout, registered_classes
 from .connections import resolve_connection
@@ -32,6 +33,7 @@ __all__ = [
     "DeferredJobRegistry",
     "FailedJobRegistry",
     "FinishedJobRegistry",
+    "ReadyJobRegistry",
     "ScheduledJobRegistry",
     "StartedJobRegistry",
     "clean_registries",
@@ -51,10 +53,30 @@ def _job_id(job_or_id: JobOrId) -> str:
     return job_or_id if isinstance(job_or_id, str) else job_or_id.id
 
 
+def _given_job(job: Optional[JobOrId], job_or_id: Optional[JobOrId]) -> JobOrId:
+    """The job passed as ``job`` (upstream's name) or ``job_or_id`` (this package's former name)."""
+    if job is None:
+        job = job_or_id
+    if job is None:
+        raise TypeError("remove() needs a job or a job id")
+    return job
+
+
+def _template(kind: str) -> str:
+    """The ``str.format`` template of a registry key (upstream's ``key_template``)."""
+    return layout.registry_key(kind, "{0}")
+
+
 class BaseRegistry:
-    """A registry of one queue; ``queue=`` copies the queue's name, connection and serializer."""
+    """A registry of one queue; ``queue=`` copies the queue's name, connection and serializer.
+
+    A subclass names its kind (``started``, ``finished``, ...); one that sets only
+    ``key_template`` (as upstream RQ's registries do) gets ``key_template.format(name)``.
+    """
 
     kind = ""
+    key_template = layout.PREFIX + "registry:{0}"
+    _connection: Optional[Redis] = None
 
     def __init__(
         self,
@@ -73,11 +95,28 @@ class BaseRegistry:
             death_penalty_class = death_penalty_class or queue.death_penalty_class
         else:
             self.name = name
-            self.connection = resolve_connection(connection, type(self).__name__)
+            self.connection = connection  # resolved on first use if None
             self.serializer = resolve_serializer(serializer)
         self.job_class = job_class or registered_classes.job_class()
         self.death_penalty_class = death_penalty_class or UnixSignalDeathPenalty
-        self.key = layout.registry_key(self.kind, self.name)
+        self.key = self._key_of(self.name)
+
+    @property
+    def connection(self) -> Redis:
+        """The Redis client; without one given, the implicit connection at first use (TypeError if none)."""
+        if self._connection is None:
+            self._connection = resolve_connection(None, type(self).__name__)
+        return self._connection
+
+    @connection.setter
+    def connection(self, value: Optional[Redis]) -> None:
+        self._connection = value
+
+    @classmethod
+    def _key_of(cls, name: str) -> str:
+        if cls.kind and cls.key_template == _template(cls.kind):
+            return layout.registry_key(cls.kind, name)
+        return cls.key_template.format(name)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -111,14 +150,22 @@ class BaseRegistry:
         score = ttl_score(ttl) if ttl >= 0 or ttl == -1 else ttl
         return conn.zadd(self.key, {job.id: score}, xx=xx)
 
-    def remove(self, job_or_id: JobOrId, pipeline: Optional["Pipeline"] = None, delete_job: bool = False) -> Any:
-        """Drop the entry; with ``delete_job`` also delete the job itself."""
+    def remove(
+        self,
+        job: Optional[JobOrId] = None,
+        pipeline: Optional["Pipeline"] = None,
+        delete_job: bool = False,
+        *,
+        job_or_id: Optional[JobOrId] = None,
+    ) -> Any:
+        """Drop the entry of ``job`` (a job or an id); with ``delete_job`` also delete the job itself."""
+        job_or_id = _given_job(job, job_or_id)
         conn: Any = pipeline if pipeline is not None else self.connection
         job_id = _job_id(job_or_id)
         if delete_job:
-            job = job_or_id if not isinstance(job_or_id, str) else self._fetch(job_id)
-            if job is not None:
-                job.delete(pipeline=pipeline, remove_from_queue=True)
+            instance = job_or_id if not isinstance(job_or_id, str) else self._fetch(job_id)
+            if instance is not None:
+                instance.delete(pipeline=pipeline, remove_from_queue=True)
         return conn.zrem(self.key, job_id)
 
     def _fetch(self, job_id: str) -> Optional["Job"]:
@@ -151,7 +198,15 @@ class BaseRegistry:
             return None
         return datetime.fromtimestamp(score, tz=timezone.utc)
 
-    def cleanup(self, timestamp: Optional[float] = None) -> None:
+    def cleanup(self, timestamp: Optional[float] = None, exception_handlers: Optional[list[Callable]] = None) -> None:
+        """Nothing to clean in a plain registry (as upstream RQ); each kind of registry says what expires.
+
+        ``exception_handlers`` is accepted from every registry, as upstream RQ does; only the
+        started registry (whose expired entries are abandoned jobs) calls them.
+        """
+        return None
+
+    def _drop_expired(self, timestamp: Optional[float] = None) -> None:
         """Drop entries that expired at or before ``timestamp`` (default now)."""
         self.connection.zremrangebyscore(self.key, 0, score_of(timestamp))
 
@@ -192,10 +247,22 @@ class StartedJobRegistry(BaseRegistry):
     """
 
     kind = "started"
+    key_template = _template("started")
 
-    def add(self, job: "Job", ttl: int = 0, pipeline: Optional["Pipeline"] = None, xx: bool = False) -> int:
-        """Not supported: entries are executions (see ``add_execution``)."""
-        raise NotImplementedError("StartedJobRegistry entries are executions: use add_execution()")
+    def add(self, job: JobOrId, ttl: int = 0, pipeline: Optional["Pipeline"] = None, xx: bool = False) -> int:
+        """Record ``job`` as running without an execution, as RQ 1.x did (a bare job id member).
+
+        Workers record executions (``add_execution``); a bare entry is read, renewed,
+        removed and recovered like theirs, with an empty execution id.
+        """
+        warnings.warn(
+            "StartedJobRegistry.add() records a job without an execution; RQ 2.x workers use add_execution()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        conn: Any = pipeline if pipeline is not None else self.connection
+        score = ttl_score(ttl) if ttl >= 0 or ttl == -1 else ttl
+        return conn.zadd(self.key, {_job_id(job): score}, xx=xx)
 
     def add_execution(self, execution: "Execution", pipeline: "Pipeline", ttl: int = 0, xx: bool = False) -> Any:
         """Add a running execution, expiring ``ttl`` seconds from now (``-1``: never)."""
@@ -227,12 +294,20 @@ class StartedJobRegistry(BaseRegistry):
         if members:
             conn.zrem(self.key, *members)
 
-    def remove(self, job_or_id: JobOrId, pipeline: Optional["Pipeline"] = None, delete_job: bool = False) -> Any:
+    def remove(
+        self,
+        job: Optional[JobOrId] = None,
+        pipeline: Optional["Pipeline"] = None,
+        delete_job: bool = False,
+        *,
+        job_or_id: Optional[JobOrId] = None,
+    ) -> Any:
         """Drop every execution entry of the job (and, with ``delete_job``, the job)."""
+        job_or_id = _given_job(job, job_or_id)
         if delete_job:
-            job = job_or_id if not isinstance(job_or_id, str) else self._fetch(job_or_id)
-            if job is not None:
-                job.delete(pipeline=pipeline)
+            instance = job_or_id if not isinstance(job_or_id, str) else self._fetch(job_or_id)
+            if instance is not None:
+                instance.delete(pipeline=pipeline)
         self.remove_executions(job_or_id, pipeline=pipeline)
 
     def __contains__(self, item: JobOrId) -> bool:
@@ -303,12 +378,22 @@ class FinishedJobRegistry(BaseRegistry):
     """Successful jobs, kept for their ``result_ttl``."""
 
     kind = "finished"
+    key_template = _template("finished")
+
+    def cleanup(self, timestamp: Optional[float] = None, exception_handlers: Optional[list[Callable]] = None) -> None:
+        """Drop the entries whose ``result_ttl`` passed at or before ``timestamp`` (default now)."""
+        self._drop_expired(timestamp)
 
 
 class FailedJobRegistry(BaseRegistry):
     """Failed (and stopped) jobs, kept for their ``failure_ttl`` (default one year)."""
 
     kind = "failed"
+    key_template = _template("failed")
+
+    def cleanup(self, timestamp: Optional[float] = None, exception_handlers: Optional[list[Callable]] = None) -> None:
+        """Drop the entries whose ``failure_ttl`` passed at or before ``timestamp`` (default now)."""
+        self._drop_expired(timestamp)
 
     def add(  # type: ignore[override]
         self,
@@ -345,6 +430,7 @@ class DeferredJobRegistry(BaseRegistry):
     """Jobs waiting for their dependencies; entries do not expire."""
 
     kind = "deferred"
+    key_template = _template("deferred")
 
     def add(
         self, job: "Job", ttl: Optional[int] = None, pipeline: Optional["Pipeline"] = None, xx: bool = False
@@ -353,7 +439,8 @@ class DeferredJobRegistry(BaseRegistry):
         conn: Any = pipeline if pipeline is not None else self.connection
         return conn.zadd(self.key, {job.id: score_of()}, xx=xx)
 
-    def cleanup(self, timestamp: Optional[float] = None) -> None:
+    def cleanup(self, timestamp: Optional[float] = None, exception_handlers: Optional[list[Callable]] = None) -> None:
+        """Nothing to do: these entries do not expire."""
         return None
 
 
@@ -361,6 +448,7 @@ class ScheduledJobRegistry(BaseRegistry):
     """Jobs due at a time (``enqueue_at``/``enqueue_in``, delayed retries), scored by due time."""
 
     kind = "scheduled"
+    key_template = _template("scheduled")
 
     def schedule(self, job: "Job", scheduled_datetime: datetime, pipeline: Optional["Pipeline"] = None) -> int:
         """Due at ``scheduled_datetime``; naive values are local time, aware ones are converted."""
@@ -392,20 +480,96 @@ class ScheduledJobRegistry(BaseRegistry):
         conn: Any = pipeline if pipeline is not None else self.connection
         conn.zremrangebyscore(self.key, 0, score_of(timestamp))
 
-    def cleanup(self, timestamp: Optional[float] = None) -> None:
+    def cleanup(self, timestamp: Optional[float] = None, exception_handlers: Optional[list[Callable]] = None) -> None:
+        """Nothing to do: these entries do not expire."""
         return None
+
+
+# The status of a dependent released by its dependencies but not yet on its queue (RQ 3.0).
+READY_TO_ENQUEUE = "ready_to_enqueue"
+
+
+class ReadyJobRegistry(BaseRegistry):
+    """Dependents whose dependencies are met, on their way to the queue (``rq:ready:<q>``, RQ 3.0).
+
+    An id stays here only if the process releasing it stopped between the release and
+    the enqueue; ``cleanup`` (maintenance) puts such jobs on their queue.
+    """
+
+    key_template = layout.PREFIX + "ready:{0}"
+
+    def add(
+        self, job: "Job", ttl: Optional[int] = None, pipeline: Optional["Pipeline"] = None, xx: bool = False
+    ) -> int:
+        """Add ``job`` scored by the current time; ``ttl`` is ignored."""
+        conn: Any = pipeline if pipeline is not None else self.connection
+        return conn.zadd(self.key, {job.id: score_of()}, xx=xx)
+
+    def register_jobs(self, jobs: Iterable["Job"], pipeline: "Pipeline") -> None:
+        """Queue on ``pipeline`` the moves of ``jobs`` from the deferred registry to this one."""
+        deferred = DeferredJobRegistry(
+            self.name, connection=self.connection, job_class=self.job_class, serializer=self.serializer
+        )
+        for job in jobs:
+            deferred.remove(job, pipeline=pipeline)
+            job.set_status(READY_TO_ENQUEUE, pipeline=pipeline)
+            self.add(job, pipeline=pipeline)
+
+    def enqueue_jobs(self, job_ids: list[str]) -> list["Job"]:
+        """Put the jobs of ``job_ids`` on their queue, each once; returns those enqueued.
+
+        Each job moves in its own transaction, watched so that a job another process moved
+        or changed meanwhile is left for a later pass. Entries of jobs that are gone or no
+        longer waiting are dropped.
+        """
+        enqueued: list[Job] = []
+        for job_id in job_ids:
+            job = self._fetch(job_id)
+            if job is None or as_text(self.connection.hget(job.key, "status")) != READY_TO_ENQUEUE:
+                self.connection.zrem(self.key, job_id)
+                continue
+            try:
+                if self._enqueue_one(job):
+                    enqueued.append(job)
+            except WatchError:
+                logger.info("Ready job %s changed while it was being enqueued; left for a later pass", job_id)
+            except Exception:
+                logger.exception("Could not enqueue ready job %s; left in %s", job_id, self.key)
+        return enqueued
+
+    def _enqueue_one(self, job: "Job") -> bool:
+        with self.connection.pipeline() as pipe:
+            pipe.watch(self.key, job.key)
+            if pipe.zscore(self.key, job.id) is None:
+                return False
+            still_ready = as_text(pipe.hget(job.key, "status")) == READY_TO_ENQUEUE
+            pipe.multi()
+            pipe.zrem(self.key, job.id)
+            if still_ready:
+                QueueRef.of_job(job)._write_enqueue(job, pipe, at_front=job.should_enqueue_at_front())
+            pipe.execute()
+            return still_ready
+
+    def cleanup(  # type: ignore[override]  # returns the jobs it enqueued, as upstream RQ 3.0 does
+        self, timestamp: Optional[float] = None, exception_handlers: Optional[list[Callable]] = None
+    ) -> list:
+        """Enqueue every job left here (see ``enqueue_jobs``); returns those enqueued."""
+        members = layout.zset_members(self.connection.zrange(self.key, 0, -1))
+        return self.enqueue_jobs([self.parse_job_id(member) for member in members])
 
 
 class CanceledJobRegistry(BaseRegistry):
     """Canceled jobs; kept until deleted."""
 
     kind = "canceled"
+    key_template = _template("canceled")
 
     def get_expired_job_ids(self, timestamp: Optional[float] = None) -> list[str]:
         """Not supported: canceled jobs do not expire."""
         raise NotImplementedError("Canceled jobs do not expire")
 
-    def cleanup(self, timestamp: Optional[float] = None) -> None:
+    def cleanup(self, timestamp: Optional[float] = None, exception_handlers: Optional[list[Callable]] = None) -> None:
+        """Nothing to do: these entries do not expire."""
         return None
 
 

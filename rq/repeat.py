@@ -25,9 +25,10 @@ class Repeat:
 
     @classmethod
     def get_interval(cls, count: int, intervals: Sequence[int]) -> int:
-        """Delay before repetition number ``count`` (0-based); the last interval repeats."""
-        if not intervals:
-            return 0
+        """Delay before repetition number ``count`` (0-based); the last interval repeats.
+
+        IndexError for an empty list, as upstream RQ.
+        """
         return int(intervals[min(max(count, 0), len(intervals) - 1)])
 
     @classmethod
@@ -42,7 +43,7 @@ class Repeat:
         own = pipeline is None
         pipe: Any = job.connection.pipeline() if own else pipeline
         intervals = list(job.repeat_intervals or [])
-        delay = cls.get_interval(0, intervals)
+        delay = cls.get_interval(0, intervals) if intervals else 0
         if len(intervals) > 1:
             job.repeat_intervals = intervals[1:]  # the next repetition uses the next interval
         job.repeats_left -= 1

@@ -6,9 +6,14 @@ listener, the scheduler loop, outcome writes and the release of dependents) runs
 an error that is not a Redis outage ends the loop or is retried), logs through the
 ``Outage`` of its connection (the first failure of an outage as a WARNING, rate-limited
 reminders while it lasts, one INFO line with the duration when Redis is back), waits
-with capped exponential backoff on its stop event (a stop request ends the wait at once)
-and calls its on-recover hook when an outage ends. Transient faults are never logged as
-errors.
+on its stop event (a stop request ends the wait at once) and calls its on-recover hook
+when an outage ends. Transient faults are never logged as errors.
+
+While Redis is away a loop does not retry on its own: it waits on the ``OutageProbe`` of
+its server (``rq.outage_probe``), one per process, which pings at a steady interval of at
+most a second and wakes every waiting loop as soon as Redis answers. A loop without a
+probe (no connection known) waits its capped exponential backoff, as does a loop whose
+step fails while PING answers.
 """
 
 from __future__ import annotations
@@ -17,13 +22,22 @@ import logging
 import random
 import threading
 import time
-from typing import Callable, NamedTuple, Optional, TypeVar
+from typing import Any, Callable, NamedTuple, Optional, TypeVar
 
+from redis.exceptions import (
+    AuthenticationError,
+    BusyLoadingError,
+    ExecAbortError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .exceptions import StopRequested
+from .outage_probe import OutageProbe, probe_client, probe_for, probe_interval
 from .settings import settings
 
 __all__ = [
@@ -35,19 +49,79 @@ __all__ = [
     "Outage",
     "REDIS_ERRORS",
     "RetryLoop",
+    "RedisUnreachable",
     "RetryPolicy",
     "SCHEDULER_LOOP",
     "WORKER_MAIN_LOOP",
     "WORKER_REGISTRATION",
+    "describe_redis_error",
+    "is_outage",
     "is_redis_error",
+    "is_transient_refusal",
+    "wait_for_redis",
 ]
 
 T = TypeVar("T")
 
 
-# Errors that mean "Redis is unreachable or changing hands", not "the request was wrong".
-# ReadOnlyError: a replica answered while a Sentinel failover promotes a new master.
-REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
+# Errors that mean "Redis is unreachable, changing hands or refusing writes for now", not
+# "the request was wrong". ReadOnlyError: a replica answered (a Sentinel failover is promoting
+# a new master, or the client points at a replica). OutOfMemoryError: maxmemory is reached
+# with the noeviction policy; writes go through again once memory frees. BusyLoadingError
+# (LOADING) and MaxClientsReachedError are ConnectionErrors.
+REDIS_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReadOnlyError,
+    OutOfMemoryError,
+)
+# Prefixes of replies that redis-py raises as a plain ResponseError although they mean the
+# server cannot serve anyone for now: a script or function running past busy-reply-threshold
+# (BUSY), a replica that lost its master (MASTERDOWN), a cluster slot in migration (TRYAGAIN), a
+# primary with fewer good replicas than min-replicas-to-write (NOREPLICAS).
+TRANSIENT_REPLIES = ("BUSY ", "MASTERDOWN ", "TRYAGAIN ", "NOREPLICAS ")
+PIPELINE_ERROR_MARK = " of pipeline caused error: "
+
+
+def is_transient_refusal(exc: BaseException) -> bool:
+    """True for a ``ResponseError`` whose reply says the server is busy or changing state (``TRANSIENT_REPLIES``),
+    or a transaction Redis discarded (``EXECABORT``): nothing of it was applied, and the usual cause is the
+    refusal of one of its commands for the server's state (NOREPLICAS, OOM, READONLY)."""
+    if isinstance(exc, ExecAbortError):
+        return True
+    if not isinstance(exc, ResponseError):
+        return False
+    # redis-py prefixes the error of one command of a pipeline with "Command # N (...) of pipeline caused error: ".
+    reply = str(exc).split(PIPELINE_ERROR_MARK, 1)[-1]
+    return reply.startswith(TRANSIENT_REPLIES)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True for an error a retry loop waits out: one of ``REDIS_ERRORS`` or a transient refusal."""
+    return isinstance(exc, REDIS_ERRORS) or is_transient_refusal(exc)
+
+
+def describe_redis_error(exc: BaseException, connection: Any = None) -> str:
+    """One line for an outage error; says what the server's state means for a refusal, naming the server."""
+    text = f"{type(exc).__name__}: {exc}"
+    where = f"the server at {_describe(connection)}" if connection is not None else "the server"
+    if isinstance(exc, ReadOnlyError):
+        return (
+            f"{where} is a read-only replica ({text}); point rq at the primary, or use Sentinel, "
+            "which finds the primary after a failover"
+        )
+    if isinstance(exc, OutOfMemoryError):
+        return (
+            f"{where} is out of memory (maxmemory reached, noeviction) and refuses writes until memory frees ({text})"
+        )
+    if isinstance(exc, BusyLoadingError):
+        return f"{where} is loading its dataset from disk ({text})"
+    if "max number of clients reached" in str(exc).lower():  # MaxClientsReachedError (redis-py 5.1+)
+        return f"{where} has reached maxclients and refuses new connections ({text})"
+    if isinstance(exc, ResponseError) and str(exc).startswith("BUSY "):
+        return f"{where} is busy running a script or function ({text})"
+    return text
+
 
 # Retry pacing and outage reminders (see rq.settings).
 BACKOFF_INITIAL = settings.backoff_initial
@@ -64,7 +138,7 @@ def is_redis_error(exc: BaseException) -> bool:
     seen: set[int] = set()
     current: Optional[BaseException] = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, REDIS_ERRORS):
+        if is_outage(current):
             return True
         seen.add(id(current))
         current = current.__cause__ or current.__context__
@@ -109,9 +183,17 @@ class Outage:
     """Tracks one kind of connection (e.g. a worker's command channel) and logs its outages."""
 
     def __init__(
-        self, logger: logging.Logger, subject: str, what: str, reminder_interval: float = OUTAGE_REMINDER_INTERVAL
+        self,
+        logger: logging.Logger,
+        subject: str,
+        what: str,
+        reminder_interval: float = OUTAGE_REMINDER_INTERVAL,
+        connection: Any = None,
     ) -> None:
         self.logger = logger
+        self.connection = connection
+        # The probe that the loops logging through this outage wait on (see rq.outage_probe).
+        self.probe: Optional[OutageProbe] = probe_for(connection) if connection is not None else None
         self.subject = subject
         self.what = what
         self.reminder_interval = reminder_interval
@@ -134,13 +216,19 @@ class Outage:
         with self._lock:
             now = time.monotonic()
             self.errors += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = describe_redis_error(exc, self.connection)
             if self._started is None:
                 self._started = now
                 self.since = time.time()
                 self._last_log = now
                 self.count += 1
-                self.logger.warning("%s: %s lost (%s); retrying with backoff", self.subject, self.what, self.last_error)
+                self.logger.warning(
+                    "%s: %s lost (%s); %s",
+                    self.subject,
+                    self.what,
+                    self.last_error,
+                    "waiting for it to answer again" if self.probe is not None else "retrying with backoff",
+                )
                 return True
             if now - self._last_log >= self.reminder_interval:
                 self._last_log = now
@@ -214,9 +302,11 @@ CRON_LOOP = RetryPolicy("cron scheduler loop", retried=(RedisError,))
 class RetryLoop:
     """Runs steps that talk to Redis until they succeed or the loop is stopped.
 
-    A Redis error (``REDIS_ERRORS``) is recorded on ``outage`` (shared by every loop of one
-    connection, so one outage is one stream of warnings) and waited out with the policy's
-    backoff on ``stop``: setting the event ends the wait at once, and the loop then stops
+    An outage error (``is_outage``: ``REDIS_ERRORS`` and transient refusals such as
+    ``BUSY``) is recorded on ``outage`` (shared by every loop of one connection, so one
+    outage is one stream of warnings) and waited out on the probe of ``outage`` (or
+    ``probe``), else with the policy's backoff, on ``stop``: setting the event ends the
+    wait at once, and the loop then stops
     (``call`` raises ``StopRequested``, ``run`` returns). The first success after an outage
     resets the backoff and calls ``on_recover`` (a Redis error raised there counts as a
     failure of the step, and the hook runs again at the next recovery).
@@ -228,12 +318,24 @@ class RetryLoop:
         outage: Outage,
         stop: Optional[threading.Event] = None,
         on_recover: Optional[Callable[[], None]] = None,
+        probe: Optional[OutageProbe] = None,
     ) -> None:
         self.policy = policy
         self.outage = outage
         self.stop_event = stop if stop is not None else threading.Event()
         self.on_recover = on_recover
         self.backoff = policy.backoff()
+        self._probe = probe
+        self._failing_since: Optional[float] = None  # monotonic time of the first failure since the last success
+
+    @property
+    def probe(self) -> Optional[OutageProbe]:
+        """The probe this loop waits on while Redis is away: its own, else its outage's."""
+        return self._probe if self._probe is not None else self.outage.probe
+
+    @probe.setter
+    def probe(self, probe: Optional[OutageProbe]) -> None:
+        self._probe = probe
 
     @property
     def stopped(self) -> bool:
@@ -251,9 +353,25 @@ class RetryLoop:
         self.wait(stop)
         return new
 
-    def wait(self, stop: Optional[threading.Event] = None) -> float:
-        """Wait the next backoff delay, or less if the stop event (``stop``, else the loop's) is set."""
-        return self.backoff.sleep(stop if stop is not None else self.stop_event)
+    def wait(self, stop: Optional[threading.Event] = None, wake: Optional[threading.Event] = None) -> float:
+        """Wait until Redis is back (as the probe sees it) or the next backoff delay; returns the delay.
+
+        The wait ends early when the stop event (``stop``, else the loop's) or ``wake`` is set.
+        """
+        stop = stop if stop is not None else self.stop_event
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+        delay = self.backoff.next_delay()
+        probe = self.probe
+        if probe is not None:
+            probe.wait(delay, cap=self.backoff.maximum, outage_began=self._failing_since, stop=stop, wake=wake)
+        elif wake is None:
+            stop.wait(delay)
+        else:
+            deadline = time.monotonic() + delay
+            while not (stop.is_set() or wake.is_set()) and time.monotonic() < deadline:
+                stop.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+        return delay
 
     def _retry_other_error(self) -> None:
         """In an ``except`` block: log the error with its traceback and wait, for a policy that retries them."""
@@ -265,6 +383,7 @@ class RetryLoop:
     def succeeded(self) -> None:
         """A round trip went through: reset the backoff, and end the outage (calling the hook) if one was on."""
         self.backoff.reset()
+        self._failing_since = None
         if self.outage.recovered() is not None and self.on_recover is not None:
             self.on_recover()
 
@@ -276,10 +395,23 @@ class RetryLoop:
         try:
             step()
             self.succeeded()
-        except REDIS_ERRORS as exc:
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
             self.outage.failed(exc)
             return False
         return True
+
+    def _after_error(self, exc: Exception, on_error: Optional[Callable[[BaseException], None]]) -> None:
+        """In an ``except`` block of a step: wait out an outage (or an error the policy retries), else re-raise."""
+        if not is_outage(exc):
+            if not isinstance(exc, self.policy.retried):
+                raise exc
+            self._retry_other_error()
+            return
+        if on_error is not None:
+            on_error(exc)
+        self.failed(exc)
 
     def call(self, step: Callable[[], T], on_error: Optional[Callable[[BaseException], None]] = None) -> T:
         """``step()`` until it goes through; raises ``StopRequested`` if stopped while Redis is away.
@@ -291,16 +423,12 @@ class RetryLoop:
                 result = step()
                 self.succeeded()
                 return result
-            except REDIS_ERRORS as exc:
-                if on_error is not None:
-                    on_error(exc)
-                self.failed(exc)
-                if self.stopped:
-                    raise StopRequested() from exc
             except (StopRequested, SystemExit, KeyboardInterrupt):
                 raise
-            except self.policy.retried:
-                self._retry_other_error()
+            except Exception as exc:
+                self._after_error(exc, on_error)
+                if self.stopped:
+                    raise StopRequested() from exc
 
     def run(
         self,
@@ -313,17 +441,75 @@ class RetryLoop:
             try:
                 go_on = step()
                 self.succeeded()
-            except REDIS_ERRORS as exc:
-                if on_error is not None:
-                    on_error(exc)
-                self.failed(exc)
-                continue
             except (StopRequested, SystemExit, KeyboardInterrupt):
                 raise
-            except self.policy.retried:
-                self._retry_other_error()
+            except Exception as exc:
+                self._after_error(exc, on_error)
                 continue
             if not go_on:
                 return
             if interval:
                 self.stop_event.wait(interval)
+
+
+class RedisUnreachable(RuntimeError):
+    """Redis did not answer within the time a process may wait for it at start."""
+
+    def __init__(self, url: str, error: BaseException, waited: float) -> None:
+        self.url, self.error, self.waited = url, error, waited
+        super().__init__(f"Redis at {url} did not answer within {waited:g}s: {describe_connect_error(error)}")
+
+
+def describe_connect_error(exc: BaseException) -> str:
+    """One line for a connection failure; an unknown host name is named as such."""
+    text = str(exc)
+    lowered = text.lower()
+    unknown_host = (
+        "name or service not known" in lowered
+        or "nodename nor servname" in lowered
+        or "temporary failure in name resolution" in lowered
+        or "no address associated with hostname" in lowered
+        or "getaddrinfo failed" in lowered
+    )
+    if unknown_host:
+        return f"unknown host name ({type(exc).__name__}: {text})"
+    return f"{type(exc).__name__}: {text}"
+
+
+def wait_for_redis(connection: Any, timeout: float, url: Optional[str] = None) -> None:
+    """Return once Redis answers a PING; raise ``RedisUnreachable`` after ``timeout`` seconds.
+
+    For processes that must not wait forever at start (a burst worker in a CI job): the
+    probe pings every ``outage_probe_interval`` seconds. ``url`` names the server in the
+    error (default: host and port from the connection, without credentials).
+    """
+    where = url or _describe(connection)
+    interval = probe_interval()
+    started = time.monotonic()
+    client = probe_client(connection, float(settings.outage_probe_timeout))
+    try:
+        while True:
+            try:
+                client.ping()
+                return
+            except AuthenticationError:
+                return  # Redis answers: the caller's own commands report the refusal
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                last: BaseException = exc
+            except RedisError:
+                return  # answered with an error (e.g. LOADING is a ConnectionError, not this)
+            finally:
+                client.connection_pool.disconnect()
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                raise RedisUnreachable(where, last, timeout)
+            time.sleep(min(interval, max(0.0, timeout - waited)))
+    finally:
+        client.close()
+
+
+def _describe(connection: Any) -> str:
+    kwargs = getattr(getattr(connection, "connection_pool", None), "connection_kwargs", {})
+    if kwargs.get("path"):
+        return f"unix://{kwargs['path']}"
+    return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"

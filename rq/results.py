@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .executions import Execution
     from .job import Job
 
-__all__ = ["Result", "ResultTooLarge", "max_bulk_length"]
+__all__ = ["Result", "ResultTooLarge", "get_key", "max_bulk_length"]
 
 logger = logging.getLogger("rq.worker")
 
@@ -46,6 +46,11 @@ def _entries(reply: object) -> list["StreamEntry"]:
     (deleted entries), and allows no reply at all; these commands answer a list of entries.
     """
     return cast("list[StreamEntry]", reply)
+
+
+def get_key(job_id: str) -> str:
+    """The results stream of a job: ``rq:results:<job id>``."""
+    return layout.results_key(job_id)
 
 
 class ResultTooLarge(ValueError):
@@ -134,10 +139,22 @@ class Result:
         return_value: Any = None,
         exc_string: Optional[str] = None,
         worker_name: str = "",
-        execution: Optional["Execution"] = None,
         pipeline: Optional["Pipeline"] = None,
+        execution_id: Optional[str] = None,
+        execution_started_at: Optional[datetime] = None,
+        execution_ended_at: Optional[datetime] = None,
+        *,
+        execution: Optional["Execution"] = None,
     ) -> "Result":
-        """Record an outcome of ``job`` (on ``pipeline`` if given); ``ttl`` as in ``save``."""
+        """Record an outcome of ``job`` (on ``pipeline`` if given); ``ttl`` as in ``save``.
+
+        The run it came from is given either as ``execution`` (its id and start are read
+        from it, its end is the job's ``ended_at``) or field by field, as upstream RQ does.
+        """
+        if execution is not None:
+            execution_id = execution_id or execution.id
+            execution_started_at = execution_started_at or execution.created_at
+            execution_ended_at = execution_ended_at or job.ended_at or layout.utcnow()
         result = cls(
             job.id,
             type,
@@ -146,11 +163,10 @@ class Result:
             exc_string=exc_string,
             worker_name=worker_name,
             serializer=job.serializer,
+            execution_id=execution_id,
+            execution_started_at=execution_started_at,
+            execution_ended_at=execution_ended_at,
         )
-        if execution is not None:
-            result.execution_id = execution.id
-            result.execution_started_at = execution.created_at
-            result.execution_ended_at = layout.utcnow()
         result.save(ttl=ttl, pipeline=pipeline)
         return result
 
@@ -161,8 +177,12 @@ class Result:
         ttl: Optional[int],
         exc_string: str,
         worker_name: str = "",
-        execution: Optional["Execution"] = None,
         pipeline: Optional["Pipeline"] = None,
+        execution_id: Optional[str] = None,
+        execution_started_at: Optional[datetime] = None,
+        execution_ended_at: Optional[datetime] = None,
+        *,
+        execution: Optional["Execution"] = None,
     ) -> "Result":
         """Record a failure with its traceback text."""
         return cls.create(
@@ -171,8 +191,11 @@ class Result:
             ttl,
             exc_string=exc_string,
             worker_name=worker_name,
-            execution=execution,
             pipeline=pipeline,
+            execution_id=execution_id,
+            execution_started_at=execution_started_at,
+            execution_ended_at=execution_ended_at,
+            execution=execution,
         )
 
     @classmethod
@@ -182,18 +205,25 @@ class Result:
         ttl: Optional[int],
         return_value: Any = None,
         worker_name: str = "",
-        execution: Optional["Execution"] = None,
+        execution_id: Optional[str] = None,
+        execution_started_at: Optional[datetime] = None,
+        execution_ended_at: Optional[datetime] = None,
         pipeline: Optional["Pipeline"] = None,
+        *,
+        execution: Optional["Execution"] = None,
     ) -> "Result":
-        """Record an attempt that will be retried."""
+        """Record an attempt that will be retried (``return_value``: the ``Retry`` the job returned, if any)."""
         return cls.create(
             job,
             cls.Type.RETRIED,
             ttl,
             return_value=return_value,
             worker_name=worker_name,
-            execution=execution,
             pipeline=pipeline,
+            execution_id=execution_id,
+            execution_started_at=execution_started_at,
+            execution_ended_at=execution_ended_at,
+            execution=execution,
         )
 
     @classmethod
@@ -203,8 +233,12 @@ class Result:
         ttl: Optional[int],
         return_value: Any = None,
         worker_name: str = "",
-        execution: Optional["Execution"] = None,
+        execution_id: Optional[str] = None,
+        execution_started_at: Optional[datetime] = None,
+        execution_ended_at: Optional[datetime] = None,
         pipeline: Optional["Pipeline"] = None,
+        *,
+        execution: Optional["Execution"] = None,
     ) -> "Result":
         """Record that a job returning ``Retry`` used up its retries."""
         return cls.create(
@@ -213,8 +247,11 @@ class Result:
             ttl,
             return_value=return_value,
             worker_name=worker_name,
-            execution=execution,
             pipeline=pipeline,
+            execution_id=execution_id,
+            execution_started_at=execution_started_at,
+            execution_ended_at=execution_ended_at,
+            execution=execution,
         )
 
     def serialize(self) -> dict[str, str]:
@@ -256,8 +293,11 @@ class Result:
                 f"({encoded_size} encoded), the server's proto-max-bulk-len allows {limit}"
             )
 
-    def save(self, ttl: Optional[int], pipeline: Optional["Pipeline"] = None) -> None:
-        """XADD the entry (stream capped near 10 entries); ttl >0 expires, -1 keeps forever."""
+    def save(self, ttl: Optional[int], pipeline: Optional["Pipeline"] = None) -> Optional[str]:
+        """XADD the entry (stream capped near 10 entries); ttl >=0 expires (0: at once), -1 keeps forever.
+
+        Returns the entry id (None when written on a pipeline: it is known once that runs).
+        """
         conn = pipeline if pipeline is not None else self.connection
         key = self.get_key(self.job_id)
         entry_id = conn.xadd(key, layout.redis_fields(self.serialize()), maxlen=RESULTS_STREAM_MAXLEN, approximate=True)
@@ -266,8 +306,9 @@ class Result:
         if ttl is not None:
             if ttl == -1:
                 conn.persist(key)
-            elif ttl > 0:
+            elif ttl >= 0:  # 0: keep nothing (EXPIRE 0 deletes the stream), as upstream RQ does
                 conn.expire(key, ttl)
+        return self.id
 
     # ---- reading ---------------------------------------------------------------
 

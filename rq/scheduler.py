@@ -23,18 +23,19 @@ import math
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 import uuid
 import warnings
+from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
-from redis import ConnectionPool, Redis
+from redis import Redis
 
-from . import layout
-from .connections import parse_connection, resolve_connection
+from . import layout, scripting
+from .batch import runs_scripts
+from .connections import resolve_connection
 from .defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT, DEFAULT_SCHEDULER_FALLBACK_PERIOD
 from .exceptions import SchedulerNotFound
 from .job import Job
@@ -43,23 +44,17 @@ from .logutils import setup_loghandlers
 from .queue import Queue
 from .registry import ScheduledJobRegistry
 from .resilience import REDIS_ERRORS, SCHEDULER_LOOP, Outage, RetryLoop
+from .scheduler_process import ForkedProcess, run_forked
 from .serializers import resolve_serializer
 from .settings import settings
 from .status import JobStatus
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from redis.client import Pipeline
 
     from .worker import BaseWorker
 
-try:
-    from setproctitle import setproctitle as _setproctitle  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - optional
-    _setproctitle = None
-
-__all__ = ["RQScheduler", "SchedulerStatus", "start_worker_scheduler"]
+__all__ = ["RQScheduler", "SchedulerStatus", "new_worker_scheduler", "run_worker_scheduler", "start_worker_scheduler"]
 
 logger = logging.getLogger("rq.scheduler")
 
@@ -71,6 +66,8 @@ SCHEDULER_LOCK_GRACE = settings.scheduler_lock_grace
 SCHEDULED_BATCH_SIZE = 1000
 # Seconds stop() waits for a scheduler process to exit after SIGTERM before it sends SIGKILL.
 SCHEDULER_STOP_TIMEOUT = settings.scheduler_stop_timeout
+# Longest single sleep between two passes; a stop request is seen within this many seconds.
+PAUSE_SLICE = 0.1
 
 # Acquire-or-refresh, per key: absent -> SET EX, held by us -> EXPIRE, held by another -> taken.
 # Any other value (another scheduler's name, or the PID an RQ 1.x scheduler writes) is respected.
@@ -137,53 +134,15 @@ end
 return moved
 """
 
+_ACQUIRE = scripting.Script(_ACQUIRE_SCRIPT, scripting.acquire_locks)
+_RELEASE = scripting.Script(_RELEASE_SCRIPT, scripting.release_locks)
+_MOVE = scripting.Script(_MOVE_SCRIPT, scripting.move_scheduled)
+
 
 class SchedulerStatus(str, Enum):
     STARTED = "started"
     WORKING = "working"
     STOPPED = "stopped"
-
-
-class _ForkedProcess:
-    """A child made with ``os.fork`` (works inside daemonic pool processes, unlike multiprocessing)."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.exitcode: Optional[int] = None
-
-    def is_alive(self) -> bool:
-        if self.exitcode is not None:
-            return False
-        try:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:
-            self.exitcode = -1
-            return False
-        if pid == 0:
-            return True
-        self.exitcode = os.waitstatus_to_exitcode(status)
-        return False
-
-    def join(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the child to exit; True if it did."""
-        deadline = time.monotonic() + timeout
-        while self.is_alive():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
-        return True
-
-    def send(self, sig: int) -> None:
-        try:
-            os.kill(self.pid, sig)
-        except ProcessLookupError:
-            pass
-
-    def terminate(self) -> None:
-        self.send(signal.SIGTERM)
-
-    def kill(self) -> None:
-        self.send(signal.SIGKILL)
 
 
 class RQScheduler:
@@ -214,12 +173,13 @@ class RQScheduler:
         reacquire_period: Optional[float] = None,
     ) -> None:
         items = [queues] if isinstance(queues, (str, Queue)) else list(queues)
-        self._queue_names: list[str] = []
+        # A set, as upstream RQ has it (callers add names to it); the job class of each queue given as a Queue.
+        self._queue_names: set[str] = set()
         self._job_classes: dict[str, type[Job]] = {}
         for item in items:
             queue_name = item.name if isinstance(item, Queue) else str(item)
             if queue_name not in self._job_classes:
-                self._queue_names.append(queue_name)
+                self._queue_names.add(queue_name)
                 self._job_classes[queue_name] = item.job_class if isinstance(item, Queue) else Job
         self._connection: Redis = resolve_connection(connection, "RQScheduler")
         self.interval = interval
@@ -236,24 +196,22 @@ class RQScheduler:
         self.pid: Optional[int] = os.getpid()
         self.created_at: datetime = utcnow()
         self.last_heartbeat: Optional[datetime] = None
-        self._status = SchedulerStatus.STARTED
+        self._status = SchedulerStatus.STOPPED
+        # Set by stop(): a stopped scheduler stays stopped (maintain() does not restart it).
+        self._retired = False
         self._acquired_locks: set[str] = set()
-        self._last_lock_attempt: Optional[float] = None
+        # When locks were last tried (local time, as upstream RQ records it); None: try at the next pass.
+        self.lock_acquisition_time: Optional[datetime] = None
         self._scheduled_job_registries: list[ScheduledJobRegistry] = []
-        self._process: Optional[_ForkedProcess] = None
+        self._process: Optional[ForkedProcess] = None
+        self._reported_dead: Any = None  # the dead process last reported by maintain()
         self._parent_pid: Optional[int] = None
         self._stop_requested = False
         self._stop_event = threading.Event()
-        self._outage = Outage(logger, f"Scheduler {self.name}", "Redis connection")
-        self._register_scripts()
-
-    def _register_scripts(self) -> None:
-        self._acquire_script = self._connection.register_script(_ACQUIRE_SCRIPT)
-        self._release_script = self._connection.register_script(_RELEASE_SCRIPT)
-        self._move_script = self._connection.register_script(_MOVE_SCRIPT)
+        self._outage = Outage(logger, f"Scheduler {self.name}", "Redis connection", connection=self._connection)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r}, queues={self._queue_names!r})"
+        return f"{type(self).__name__}({self.name!r}, queues={self.queue_names!r})"
 
     # ---- properties --------------------------------------------------------------------
 
@@ -275,7 +233,8 @@ class RQScheduler:
 
     @property
     def queue_names(self) -> list[str]:
-        return list(self._queue_names)
+        """The names of the queues this scheduler serves, sorted."""
+        return sorted(self._queue_names)
 
     @property
     def lock_ttl(self) -> int:
@@ -287,9 +246,11 @@ class RQScheduler:
         """True when some queue is not locked by us and the last attempt is ``reacquire_period`` old."""
         if set(self._queue_names) <= self._acquired_locks:
             return False
-        if self._last_lock_attempt is None:
+        attempted = self.lock_acquisition_time
+        if attempted is None:
             return True
-        return time.monotonic() - self._last_lock_attempt >= self.reacquire_period
+        current = datetime.now(attempted.tzinfo) if attempted.tzinfo is not None else datetime.now()
+        return (current - attempted).total_seconds() >= self.reacquire_period
 
     @classmethod
     def get_locking_key(cls, name: str) -> str:
@@ -303,30 +264,31 @@ class RQScheduler:
 
         With ``auto_start``, a scheduler process is started if a lock was taken and none runs.
         """
-        self._last_lock_attempt = time.monotonic()
-        keys = [self.get_locking_key(name) for name in self._queue_names]
-        replies = self._acquire_script(keys=keys, args=[self.name, self.lock_ttl]) if keys else []
-        held = {name for name, ok in zip(self._queue_names, replies) if ok}
+        self.lock_acquisition_time = datetime.now()
+        names = self.queue_names
+        keys = [self.get_locking_key(name) for name in names]
+        replies = _ACQUIRE(self.connection, keys, [self.name, self.lock_ttl]) if keys else []
+        held = {name for name, ok in zip(names, replies) if ok}
         gained = held - self._acquired_locks
         if gained:
             logger.info("Scheduler %s: acquired locks for %s", self.name, ", ".join(sorted(gained)))
         self._acquired_locks = held
-        self.prepare_registries()
+        self._scheduled_job_registries = []  # rebuilt from the held locks at the next enqueue pass
         if auto_start and held and not self._process_alive():
             self.start()
         return set(held)
 
     def release_locks(self) -> None:
         """Delete the locks this scheduler holds (and only those, whatever it believes it holds)."""
-        keys = [self.get_locking_key(name) for name in self._queue_names]
+        keys = [self.get_locking_key(name) for name in self.queue_names]
         if keys:
-            self._release_script(keys=keys, args=[self.name])
+            _RELEASE(self.connection, keys, [self.name])
         self._acquired_locks = set()
-        self.prepare_registries()
+        self._scheduled_job_registries = []
 
     def prepare_registries(self, queue_names: Optional[Iterable[str]] = None) -> None:
-        """Build the scheduled registries of ``queue_names`` (default: the locked queues)."""
-        names = sorted(self._acquired_locks if queue_names is None else queue_names)
+        """Build the scheduled registries of ``queue_names``, in that order (default: the locked queues)."""
+        names = list(queue_names) if queue_names else sorted(self._acquired_locks)
         self._scheduled_job_registries = [
             ScheduledJobRegistry(
                 name, connection=self.connection, serializer=self.serializer, job_class=self._job_classes.get(name, Job)
@@ -338,7 +300,7 @@ class RQScheduler:
         if names & self._acquired_locks:
             logger.warning("Scheduler %s: lost the lock of %s (%s)", self.name, ", ".join(sorted(names)), reason)
             self._acquired_locks -= names
-            self.prepare_registries()
+            self._scheduled_job_registries = []  # rebuilt from the remaining locks at the next enqueue pass
 
     # ---- moving due jobs ---------------------------------------------------------------
 
@@ -346,6 +308,8 @@ class RQScheduler:
         """Move every due job of the locked queues to its queue; returns how many were moved."""
         total = 0
         now = score_of()
+        if not self._scheduled_job_registries and self._acquired_locks:
+            self.prepare_registries()
         for registry in list(self._scheduled_job_registries):
             moved_here = 0
             while registry.name in self._acquired_locks and not self._stop_requested:
@@ -374,7 +338,7 @@ class RQScheduler:
         for job_id, raw in zip(job_ids, hashes):
             keys.append(layout.job_key(job_id))
             args.extend(self._move_args(registry, job_id, raw, enqueued_at))
-        moved = int(self._move_script(keys=keys, args=args))
+        moved = int(_MOVE(self.connection, keys, args))
         if moved < 0:
             self._drop_locks({registry.name}, "another scheduler holds it now")
             return 0
@@ -413,7 +377,7 @@ class RQScheduler:
             "name": self.name,
             "hostname": self.hostname or "",
             "pid": str(self.pid or ""),
-            "queues": ",".join(self._queue_names),
+            "queues": ",".join(self.queue_names),
             "created_at": format_ts(self.created_at),
             "last_heartbeat": format_ts(self.last_heartbeat),
         }
@@ -427,7 +391,7 @@ class RQScheduler:
         self.pid = int(pid) if pid else None
         queues = fields.get("queues")
         if queues:
-            self._queue_names = queues.split(",")
+            self._queue_names = set(queues.split(","))
             for queue_name in self._queue_names:
                 self._job_classes.setdefault(queue_name, Job)
         self.created_at = parse_ts(fields.get("created_at")) or self.created_at
@@ -458,28 +422,30 @@ class RQScheduler:
         self.created_at = self.last_heartbeat = utcnow()
         self.save()
 
-    def register_death(self) -> None:
-        """Delete the metadata hash."""
-        self.connection.delete(self.key)
+    def register_death(self) -> bool:
+        """Delete the metadata hash; True if it existed."""
+        return bool(self.connection.delete(self.key))
 
     def heartbeat(self) -> None:
         """Refresh the metadata hash and every held lock, in one round trip; drop locks others hold."""
         self.last_heartbeat = utcnow()
         held = sorted(self._acquired_locks)
+        keys = [self.get_locking_key(name) for name in held]
+        scripted = bool(held) and runs_scripts(self.connection)
         with self.connection.pipeline(transaction=False) as pipe:
             self.save(pipeline=pipe)
-            if held:
-                keys = [self.get_locking_key(name) for name in held]
-                self._acquire_script(keys=keys, args=[self.name, self.lock_ttl], client=pipe)
+            if scripted:
+                _ACQUIRE.registered(self.connection)(keys=keys, args=[self.name, self.lock_ttl], client=pipe)
             replies = pipe.execute()
         if held:
-            lost = {name for name, ok in zip(held, replies[-1]) if not ok}
+            flags = replies[-1] if scripted else _ACQUIRE(self.connection, keys, [self.name, self.lock_ttl])
+            lost = {name for name, ok in zip(held, flags) if not ok}
             if lost:
                 self._drop_locks(lost, "another scheduler holds it now")
 
     # ---- running ---------------------------------------------------------------------------
 
-    def start(self) -> _ForkedProcess:
+    def start(self) -> ForkedProcess:
         """Run ``work()`` in a forked child process (as upstream does) and return a handle on it."""
         self._status = SchedulerStatus.STARTED
         parent_pid = os.getpid()
@@ -489,9 +455,9 @@ class RQScheduler:
             warnings.filterwarnings("ignore", message=r".*fork\(\)", category=DeprecationWarning)
             child_pid = os.fork()
         if child_pid == 0:
-            _run_forked(self, parent_pid)  # never returns
-        self._process = _ForkedProcess(child_pid)
-        logger.info("Scheduler %s: started for %s with PID %d", self.name, ", ".join(self._queue_names), child_pid)
+            run_forked(self, parent_pid)  # never returns
+        self._process = ForkedProcess(child_pid)
+        logger.info("Scheduler %s: started for %s with PID %d", self.name, ", ".join(self.queue_names), child_pid)
         return self._process
 
     def work(self) -> None:
@@ -503,6 +469,8 @@ class RQScheduler:
 
         def one_pass() -> bool:
             nonlocal registered
+            if self._stop_requested:
+                return False
             if self._parent_pid is not None and os.getppid() != self._parent_pid:
                 logger.warning("Scheduler %s: its worker (PID %d) is gone; stopping", self.name, self._parent_pid)
                 return False
@@ -513,15 +481,26 @@ class RQScheduler:
                 self.acquire_locks()
             self.heartbeat()
             self.enqueue_scheduled_jobs()
+            self._status = SchedulerStatus.STARTED  # between passes, as upstream RQ reports it
+            self._pause(self.interval)
             return True
 
         def lost_redis(exc: BaseException) -> None:
             # Redis may come back empty (restarted): try every lock again once it answers.
-            self._last_lock_attempt = None
+            self.lock_acquisition_time = None
 
         loop = RetryLoop(SCHEDULER_LOOP, self._outage, stop=self._stop_event)
-        loop.run(one_pass, interval=self.interval, on_error=lost_redis)
+        loop.run(one_pass, on_error=lost_redis)
         self.stop()
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep between passes, in short slices so that a stop request ends the wait early."""
+        deadline = time.monotonic() + seconds
+        while not self._stop_requested:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, PAUSE_SLICE))
 
     def request_stop(self, signum: Any = None, frame: Any = None) -> None:
         """Ask the loop to stop after the current pass (signal handler for SIGINT/SIGTERM)."""
@@ -533,10 +512,11 @@ class RQScheduler:
 
         Calling it again (or on a scheduler that already stopped) does nothing.
         """
-        if self._status == SchedulerStatus.STOPPED and self._process is None:
+        if self._retired and self._process is None:
             return
+        self._retired = True
         self._stop_process()
-        logger.info("Scheduler %s: stopping, releasing locks for %s", self.name, ", ".join(self._queue_names))
+        logger.info("Scheduler %s: stopping, releasing locks for %s", self.name, ", ".join(self.queue_names))
         try:
             self.release_locks()
             self.register_death()
@@ -552,18 +532,20 @@ class RQScheduler:
 
         Called by the worker at every maintenance pass; a stopped scheduler stays stopped.
         """
-        if self._status == SchedulerStatus.STOPPED:
+        if self._retired:
             return
-        if self._process is not None:
-            if self._process.is_alive():
+        process = self._process
+        if process is not None:
+            if process.is_alive():
                 return
-            logger.warning(
-                "Scheduler %s: process %d exited (code %s); restarting it",
+            log = logger.debug if process is self._reported_dead else logger.warning
+            self._reported_dead = process
+            log(
+                "Scheduler %s: process %s exited (code %s); restarting it",
                 self.name,
-                self._process.pid,
-                self._process.exitcode,
+                getattr(process, "pid", "?"),
+                getattr(process, "exitcode", None),
             )
-            self._process = None
         try:
             self.acquire_locks(auto_start=True)
         except REDIS_ERRORS as exc:
@@ -595,7 +577,6 @@ class RQScheduler:
 
     def _use_connection(self, connection: Redis) -> None:
         self._connection = connection
-        self._register_scripts()
         self.prepare_registries()
 
 
@@ -603,53 +584,15 @@ def _flatten(fields: dict[str, Any]) -> list[Any]:
     return [item for pair in fields.items() for item in pair]
 
 
-def _connection_for_child(connection: Redis) -> Redis:
-    """A client like ``connection`` with a pool of its own (so no socket is shared with the parent)."""
-    client_class, connection_class, kwargs = parse_connection(connection)
-    try:
-        return client_class(connection_pool=ConnectionPool(connection_class=connection_class, **kwargs))
-    except TypeError:
-        # Pools that cannot be rebuilt from their kwargs (e.g. Sentinel): redis-py resets an
-        # inherited pool in a forked child, so the parent's client is safe to keep.
-        return connection
-
-
-def _run_forked(scheduler: RQScheduler, parent_pid: int) -> None:
-    """Body of the scheduler child process; exits the process when the loop ends."""
-    exit_code = 0
-    try:
-        scheduler._process = None
-        scheduler._parent_pid = parent_pid
-        scheduler._stop_requested = False
-        scheduler._stop_event = threading.Event()
-        scheduler._use_connection(_connection_for_child(scheduler.connection))
-        if _setproctitle is not None:
-            _setproctitle(f"rq:scheduler:{scheduler.name}")
-        scheduler.work()
-    except BaseException:
-        logger.exception("Scheduler %s: process failed", scheduler.name)
-        exit_code = 1
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(exit_code)
-
-
 def worker_scheduler_name(worker_name: str) -> str:
     """The scheduler name of a worker: fixed for the worker's life, so its locks survive restarts."""
     return f"{worker_name}-scheduler"
 
 
-def start_worker_scheduler(worker: "BaseWorker", burst: bool) -> RQScheduler:
-    """The scheduler of ``worker.work(with_scheduler=True)``.
-
-    Burst mode: enqueue the due jobs once, release the locks, and return a stopped scheduler
-    (its ``stop()`` and ``maintain()`` do nothing). Otherwise take the locks and, if any was
-    taken, fork the scheduler process; ``maintain()`` retries when no lock could be taken or
-    the process died, and ``stop()`` ends the process and releases the locks.
-    """
+def new_worker_scheduler(worker: "BaseWorker") -> RQScheduler:
+    """The scheduler of ``worker.work(with_scheduler=True)``, not started: see ``run_worker_scheduler``."""
     worker_level = logging.getLogger("rq.worker").level
-    scheduler = RQScheduler(
+    return RQScheduler(
         worker.queues,
         connection=worker.connection,
         serializer=worker.serializer,
@@ -657,25 +600,43 @@ def start_worker_scheduler(worker: "BaseWorker", burst: bool) -> RQScheduler:
         interval=getattr(worker, "scheduler_interval", DEFAULT_SCHEDULER_INTERVAL),
         logging_level=worker_level or logging.INFO,
     )
+
+
+def run_worker_scheduler(worker: "BaseWorker", scheduler: RQScheduler, burst: bool) -> None:
+    """Start the scheduler of ``worker.work(with_scheduler=True)``.
+
+    Burst mode: enqueue the due jobs once, then release the locks and delete the metadata
+    (also when that fails), leaving a stopped scheduler (its ``stop()`` and ``maintain()``
+    do nothing). Otherwise take the locks and, if any was taken, fork the scheduler
+    process; ``maintain()`` retries when no lock could be taken or the process died, and
+    ``stop()`` ends the process and releases the locks.
+    """
     if burst:
         try:
             if scheduler.acquire_locks():
                 scheduler.enqueue_scheduled_jobs()
         except REDIS_ERRORS as exc:
             logger.warning("Worker %s: could not enqueue scheduled jobs (%s)", worker.name, exc)
-        scheduler.stop()
-        return scheduler
+        finally:
+            scheduler.stop()
+        return
     try:
         scheduler.acquire_locks(auto_start=True)
     except REDIS_ERRORS as exc:
         logger.warning(
             "Worker %s: could not start its scheduler (%s); retrying at the next maintenance", worker.name, exc
         )
-        return scheduler
+        return
     if not scheduler.acquired_locks:
         logger.info(
             "Worker %s: another scheduler serves %s; retrying at the next maintenance",
             worker.name,
             ", ".join(scheduler.queue_names),
         )
+
+
+def start_worker_scheduler(worker: "BaseWorker", burst: bool) -> RQScheduler:
+    """Create and start the scheduler of ``worker.work(with_scheduler=True)`` (see ``run_worker_scheduler``)."""
+    scheduler = new_worker_scheduler(worker)
+    run_worker_scheduler(worker, scheduler, burst)
     return scheduler

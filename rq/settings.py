@@ -59,6 +59,21 @@ class Settings:
     outage_reminder_interval: float = _tunable(
         60.0, "Seconds between reminder warnings while one outage lasts.", "RQ_OUTAGE_REMINDER_INTERVAL"
     )
+    outage_probe_interval: float = _tunable(
+        0.5,
+        "Seconds between two probes (connect and PING) of a Redis server that is away; every loop of the "
+        "process waits on this one probe and resumes as soon as it answers (kept between 0.05 and 1).",
+        "RQ_OUTAGE_PROBE_INTERVAL",
+    )
+    outage_probe_timeout: float = _tunable(
+        0.5, "Connect and read timeout, in seconds, of the outage probe.", "RQ_OUTAGE_PROBE_TIMEOUT"
+    )
+    burst_redis_wait: float = _tunable(
+        30.0,
+        "Longest wait, in seconds, of a burst worker for Redis at start before it exits with an error "
+        "naming the URL (0: fail at once).",
+        "RQ_BURST_REDIS_WAIT",
+    )
     outcome_write_refusals: int = _tunable(
         3,
         "Times in a row Redis may close the connection during an outcome write while it answers a PING "
@@ -110,6 +125,12 @@ class Settings:
     )
     resubscribe_confirm_delay: float = _tunable(
         1.0, "Seconds the watchdog waits to look again before it makes a listener with no subscription reconnect."
+    )
+    subscribe_before_register_timeout: float = _tunable(
+        2.0,
+        "Longest wait, in seconds, for a worker's command channel to be subscribed again before it writes "
+        "back the registration Redis lost (so a worker seen in `rq:workers` hears its commands).",
+        "RQ_SUBSCRIBE_BEFORE_REGISTER_TIMEOUT",
     )
     listener_backoff_initial: float = _tunable(
         0.5, "First delay, in seconds, between reconnection attempts of the command listener.",

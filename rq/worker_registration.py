@@ -8,11 +8,26 @@ from redis import Redis
 
 from . import layout
 from .layout import as_text
+from .utils import missing_keys, split_list
 
 if TYPE_CHECKING:
     from .queue import Queue
 
-__all__ = ["clean_worker_registry", "get_keys", "register", "unregister"]
+__all__ = [
+    "MAX_KEYS",
+    "REDIS_WORKER_KEYS",
+    "WORKERS_BY_QUEUE_KEY",
+    "clean_worker_registry",
+    "get_keys",
+    "register",
+    "unregister",
+]
+
+# The set of every worker key, and the %-template of the set of one queue's workers.
+REDIS_WORKER_KEYS = layout.WORKERS_KEY
+WORKERS_BY_QUEUE_KEY = layout.workers_by_queue_key("%s")
+# Most keys removed by one SREM (a longer command could pass the server's argument limits).
+MAX_KEYS = 1000
 
 
 def register(worker: Any, pipeline: Any = None) -> None:
@@ -42,15 +57,11 @@ def get_keys(queue: Optional["Queue"] = None, connection: Optional[Redis] = None
 
 def clean_worker_registry(queue: "Queue") -> None:
     """Drop keys of workers whose hash has expired from ``rq:workers`` and ``rq:workers:<queue>``."""
-    keys = sorted(get_keys(queue))
-    if not keys:
+    dead = missing_keys(queue.connection, sorted(get_keys(queue)))
+    if not dead:
         return
     with queue.connection.pipeline() as pipe:
-        for key in keys:
-            pipe.exists(key)
-        alive = pipe.execute()
-        dead = [key for key, exists in zip(keys, alive) if not exists]
-        if dead:
-            pipe.srem(layout.WORKERS_KEY, *dead)
-            pipe.srem(layout.workers_by_queue_key(queue.name), *dead)
+        for chunk in split_list(dead, MAX_KEYS):
+            pipe.srem(layout.workers_by_queue_key(queue.name), *chunk)
+            pipe.srem(layout.WORKERS_KEY, *chunk)
             pipe.execute()

@@ -192,7 +192,9 @@ def install_ours(version: str, python: Path) -> None:
 def installed_version(python: Path, dist: str) -> str:
     """The installed version of a distribution in a virtualenv."""
     code = f"import importlib.metadata as m; print(m.version({dist!r}))"
-    return subprocess.run([str(python), "-c", code], capture_output=True, text=True).stdout.strip() or "?"
+    # From / and isolated, so that a checkout's rq.egg-info is not taken for an installed rq.
+    proc = subprocess.run([str(python), "-I", "-c", code], capture_output=True, text=True, cwd="/")
+    return proc.stdout.strip() or "?"
 
 
 # --- running a suite in a private network namespace ----------------------------------
@@ -550,7 +552,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the Redis server logs next to the results")
     parser.add_argument("--serial", action="store_true", help="run upstream and ours one after the other")
     parser.add_argument("--timeout", type=int, default=60, help="per-test limit in seconds (default 60)")
-    parser.add_argument("--tree", action="store_true", help="run only ours, from the working tree, output to the terminal")
+    parser.add_argument(
+        "--tree", action="store_true", help="run only ours, from the working tree, output to the terminal"
+    )
     parser.add_argument("--time-limit", type=int, default=1500, help="per-run limit in seconds (default 1500)")
     args, rest = parser.parse_known_args(argv)
     args.pytest_args = [arg for arg in rest if arg != "--"] + (["-k", args.keyword] if args.keyword else [])

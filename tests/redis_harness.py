@@ -341,6 +341,42 @@ class RedisServer(BaseRedisServer):
                 self._port_pinned = True
                 return
 
+    def start_loading(self, extra_args: Sequence[str] = ()) -> None:
+        """Start the server (with ``extra_args`` for this start only) and return as soon as it
+        accepts connections, possibly still answering ``LOADING`` while it reads its data from disk."""
+        if self.is_running:
+            return
+        binary = self._binary or redis_server_binary()
+        if binary is None:
+            raise RedisUnavailable(HOW_TO_GET_REDIS)
+        with open(self.output_path, "ab") as output:
+            self._process = subprocess.Popen(
+                [*self.command(binary), *extra_args],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent(),
+            )
+        _LIVE_SERVERS.add(self)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if not self.is_running:
+                raise RedisUnavailable(f"{self!r} exited while starting.{self._diagnostics()}")
+            probe = self._new_client(socket_connect_timeout=1.0, socket_timeout=1.0, retry=Retry(NoBackoff(), 0))
+            try:
+                probe.ping()
+                return
+            except (redis.BusyLoadingError, redis.AuthenticationError, redis.ResponseError):
+                return
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                pass
+            finally:
+                probe.close()
+            if time.monotonic() >= deadline:
+                raise RedisUnavailable(f"{self!r} did not accept connections within {START_TIMEOUT:g}s.")
+            time.sleep(PROBE_INTERVAL)
+
     def stop(self) -> None:
         """Shut down with SIGTERM, falling back to SIGKILL after ``STOP_TIMEOUT``."""
         self._terminate(signal.SIGTERM)

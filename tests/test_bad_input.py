@@ -3,7 +3,10 @@
 Enqueue: every check runs before anything is written, so each refused call leaves Redis
 empty. A function given as a dotted path is checked for its syntax only, because the
 process that enqueues may not have the job's code; a path that does not import fails the
-job in the worker, with the path in its exc_info.
+job in the worker, with the path in its exc_info. As upstream RQ, lambdas, nested functions,
+functions of ``__main__`` (as job or callback) and dependencies that do not exist are
+accepted with a warning: the job is written whole, and a worker that cannot import its
+function fails it with a clear error and goes on.
 
 Worker: a job that cannot be read or run ends failed with an exc_info that says why, and
 the worker goes on with the next job. A job id whose hash is gone has nothing left to
@@ -28,9 +31,10 @@ from click.testing import Result
 
 from rq import Queue, Retry, SimpleWorker, Worker
 from rq.cli import main
-from rq.exceptions import InvalidJobDependency, SerializationError, TimeoutFormatError
-from rq.job import Callback, Dependency, JobStatus
-from rq.job_validation import MAX_TTL
+from rq.dependency import MissingDependencyWarning
+from rq.exceptions import SerializationError, TimeoutFormatError
+from rq.job import Callback, Dependency, Job, JobStatus
+from rq.job_validation import MAX_TTL, UnimportableFunctionWarning
 from rq.layout import decode_exc_string
 from rq.results import DEFAULT_MAX_BULK_LENGTH
 from rq.serializers import JSONSerializer
@@ -92,9 +96,6 @@ REFUSED_AT_ENQUEUE = [
     pytest.param(lambda q: _json_queue(q).enqueue(jobs.echo, {(1, 2): 3}), SerializationError, "keys", id="json-key"),
     pytest.param(lambda q: _json_queue(q).enqueue(jobs.echo, x=object()), SerializationError, "object",
                  id="json-object"),
-    pytest.param(lambda q: q.enqueue(lambda: 1), ValueError, "lambdas", id="lambda"),
-    pytest.param(lambda q: q.enqueue(_make_local_function()), ValueError, "nested functions", id="local-function"),
-    pytest.param(lambda q: q.enqueue(main_module_function), ValueError, "__main__", id="main-module-function"),
     pytest.param(lambda q: q.enqueue("not a path!"), ValueError, "not a valid function path", id="path-spaces"),
     pytest.param(lambda q: q.enqueue(""), ValueError, "not a valid function path", id="path-empty"),
     pytest.param(lambda q: q.enqueue("tests..jobs.add"), ValueError, "not a valid function path", id="path-empty-part"),
@@ -111,15 +112,9 @@ REFUSED_AT_ENQUEUE = [
     pytest.param(lambda q: q.enqueue(jobs.add, 1, 2, job_id="x\n"), ValueError, "Invalid job id", id="id-newline"),
     pytest.param(lambda q: q.enqueue("tests.jobs.add\n"), ValueError, "not a valid function path", id="path-newline"),
     pytest.param(lambda q: q.enqueue(jobs.add, 1, 2, job_id=5), TypeError, "must be a string", id="id-int"),
-    pytest.param(lambda q: q.enqueue(jobs.add, 1, 2, depends_on="missing-job"), InvalidJobDependency, "missing-job",
-                 id="depends-on-missing"),
-    pytest.param(lambda q: q.enqueue(jobs.add, 1, 2, depends_on=["missing-a", "missing-b"]), InvalidJobDependency,
-                 "missing-a, missing-b", id="depends-on-missing-list"),
     pytest.param(lambda q: q.enqueue(jobs.add, 1, 2, depends_on="bad id"), ValueError, "Invalid job id",
                  id="depends-on-bad-id"),
     pytest.param(lambda q: q.enqueue(jobs.add, 1, 2, depends_on=42), ValueError, "depends_on", id="depends-on-int"),
-    pytest.param(lambda q: q.enqueue(jobs.add, 1, 2, depends_on=Dependency("missing-job")), InvalidJobDependency,
-                 "missing-job", id="dependency-missing"),
     pytest.param(lambda q: q.enqueue_call(jobs.add, args="ab"), TypeError, "args", id="args-string"),
     pytest.param(lambda q: q.enqueue_call(jobs.add, kwargs=[1]), TypeError, "kwargs", id="kwargs-list"),
     pytest.param(lambda q: q.enqueue(jobs.add, 1, 2, meta="m"), TypeError, "meta", id="meta-string"),
@@ -131,9 +126,6 @@ REFUSED_AT_ENQUEUE = [
     pytest.param(lambda q: q.enqueue_many([Queue.prepare_data(jobs.add, (1, 2)),
                                            Queue.prepare_data(jobs.add, (threading.Lock(),))]),
                  SerializationError, "cannot pickle", id="batch-with-one-bad-job"),
-    pytest.param(lambda q: q.enqueue_many([Queue.prepare_data(jobs.add, (1, 2)),
-                                           Queue.prepare_data(jobs.add, (1, 2), depends_on="missing-job")]),
-                 InvalidJobDependency, "missing-job", id="batch-with-missing-dependency"),
 ]  # fmt: skip
 
 
@@ -145,6 +137,89 @@ def test_refused_before_anything_is_written(
     with pytest.raises(error, match=match):
         enqueue(queue)
     assert_nothing_written(connection)
+
+
+def _import_failure(job: Job) -> str:
+    """The exc_info of a job whose function a worker could not import."""
+    assert job.get_status() == JobStatus.FAILED
+    return job.exc_info or ""
+
+
+UNIMPORTABLE_FUNCTIONS = [
+    pytest.param(lambda: None, "lambdas", id="lambda"),
+    pytest.param(_make_local_function(), "nested functions", id="local-function"),
+    pytest.param(main_module_function, "__main__", id="main-module-function"),
+]
+
+
+@pytest.mark.parametrize(("func", "match"), UNIMPORTABLE_FUNCTIONS)
+def test_unimportable_functions_are_written_whole_with_a_warning(
+    connection: redis.Redis, func: Callable[[], None], match: str
+) -> None:
+    """As upstream RQ they are accepted; the warning names the caller's line, the worker fails the job."""
+    queue = Queue("bad-input", connection=connection)
+    with pytest.warns(UnimportableFunctionWarning, match=match) as record:
+        job = queue.enqueue(func)
+    assert [warning.filename for warning in record] == [__file__]
+    stored = Job.fetch(job.id, connection=connection)
+    assert stored.func_name == f"{func.__module__}.{func.__qualname__}"
+    assert stored.get_status() == JobStatus.QUEUED and queue.job_ids == [job.id]
+    after = queue.enqueue(jobs.add, 2, 2)
+    _run_burst(connection, queue)
+    assert f"Cannot import the function {stored.func_name!r} of job {job.id}" in _import_failure(job)
+    assert job.id in queue.failed_job_registry
+    assert after.return_value() == 4
+
+
+@pytest.mark.parametrize(("func", "match"), UNIMPORTABLE_FUNCTIONS)
+def test_unimportable_functions_run_in_place_without_a_warning(
+    connection: redis.Redis, func: Callable[[], None], match: str
+) -> None:
+    """A queue with ``is_async=False`` runs the function itself: nothing has to import it."""
+    job = Queue("bad-input", connection=connection, is_async=False).enqueue(func)
+    assert job.get_status() == JobStatus.FINISHED
+
+
+@pytest.mark.parametrize(
+    ("depends_on", "named"),
+    [
+        pytest.param("missing-job", "missing-job", id="id"),
+        pytest.param(["missing-a", "missing-b"], "missing-a, missing-b", id="list"),
+        pytest.param(Dependency("missing-job"), "missing-job", id="dependency"),
+    ],
+)
+def test_missing_dependency_counts_as_ended_with_a_warning(
+    connection: redis.Redis, depends_on: Any, named: str
+) -> None:
+    """As upstream RQ (the dependency's hash may have expired); the warning catches a mistyped id."""
+    queue = Queue("bad-input", connection=connection)
+    with pytest.warns(MissingDependencyWarning, match=named):
+        job = queue.enqueue(jobs.add, 1, 2, depends_on=depends_on)
+    assert job.get_status() == JobStatus.QUEUED and queue.job_ids == [job.id]
+    assert job.id not in queue.deferred_job_registry
+    _run_burst(connection, queue)
+    assert job.return_value() == 3
+
+
+def test_missing_dependency_beside_a_pending_one_waits_for_that_one(connection: redis.Redis) -> None:
+    queue = Queue("bad-input", connection=connection)
+    parent = queue.enqueue(jobs.add, 1, 1)
+    with pytest.warns(MissingDependencyWarning, match="missing-job"):
+        child = queue.enqueue(jobs.add, 1, 2, depends_on=[parent, "missing-job"])
+    assert child.get_status() == JobStatus.DEFERRED and child.id in queue.deferred_job_registry
+    _run_burst(connection, queue)
+    assert (parent.return_value(), child.return_value()) == (2, 3)
+
+
+def test_batch_with_a_missing_dependency_is_enqueued_whole(connection: redis.Redis) -> None:
+    queue = Queue("bad-input", connection=connection)
+    with pytest.warns(MissingDependencyWarning, match="missing-job"):
+        first, second = queue.enqueue_many(
+            [Queue.prepare_data(jobs.add, (1, 2)), Queue.prepare_data(jobs.add, (2, 2), depends_on="missing-job")]
+        )
+    assert queue.job_ids == [first.id, second.id]
+    _run_burst(connection, queue)
+    assert (first.return_value(), second.return_value()) == (3, 4)
 
 
 TIME_OPTIONS = [
@@ -209,14 +284,49 @@ def test_webhooks_must_be_webhook_objects(connection: redis.Redis) -> None:
     assert_nothing_written(connection)
 
 
+def _success_callback(job: Any, connection: Any, result: Any) -> None:
+    pass
+
+
 @pytest.mark.parametrize(
     "callback",
-    [lambda job, connection, result: None, _make_local_function(), "not a path!"],
-    ids=["lambda", "local", "path"],
+    [lambda job, connection, result: None, _make_local_function()],
+    ids=["lambda", "local"],
 )
-def test_callbacks_a_worker_cannot_import_are_refused(connection: redis.Redis, callback: Any) -> None:
-    with pytest.raises(ValueError):
-        Queue("bad-input", connection=connection).enqueue(jobs.add, 1, 2, on_success=Callback(callback))
+def test_callbacks_a_worker_cannot_import_are_written_whole_with_a_warning(
+    connection: redis.Redis, callback: Any
+) -> None:
+    """As upstream RQ they are accepted; a worker fails the job (its success callback cannot run)."""
+    queue = Queue("bad-input", connection=connection)
+    with pytest.warns(UnimportableFunctionWarning, match="callback") as record:
+        job = queue.enqueue(jobs.add, 1, 2, on_success=Callback(callback))
+    assert [warning.filename for warning in record] == [__file__]
+    name = f"{callback.__module__}.{callback.__qualname__}"
+    assert connection.hget(job.key, "success_callback_name") == name.encode()
+    assert queue.job_ids == [job.id]
+    after = queue.enqueue(jobs.add, 2, 2)
+    _run_burst(connection, queue)
+    failure = _import_failure(job)
+    assert "Cannot import" in failure and name in failure
+    assert job.id in queue.failed_job_registry
+    assert after.return_value() == 4
+
+
+def test_callback_of_the_main_module_is_accepted_with_a_warning(connection: redis.Redis) -> None:
+    _success_callback.__module__ = "__main__"
+    try:
+        with pytest.warns(UnimportableFunctionWarning, match="__main__"):
+            job = Queue("bad-input", connection=connection).enqueue(
+                jobs.add, 1, 2, on_success=Callback(_success_callback)
+            )
+    finally:
+        _success_callback.__module__ = __name__
+    assert connection.hget(job.key, "success_callback_name") == b"__main__._success_callback"
+
+
+def test_callback_path_that_is_malformed_is_refused(connection: redis.Redis) -> None:
+    with pytest.raises(ValueError, match="not a valid function path"):
+        Queue("bad-input", connection=connection).enqueue(jobs.add, 1, 2, on_success=Callback("not a path!"))
     assert_nothing_written(connection)
 
 
@@ -268,7 +378,6 @@ def test_corrupt_call_data_fails_the_job_and_the_worker_goes_on(connection: redi
     [
         pytest.param("dependency_ids", b"[1]", SimpleWorker, id="dependency-ids-of-ints"),
         pytest.param("dependency_ids", b"5", SimpleWorker, id="dependency-ids-not-a-list"),
-        pytest.param("webhooks", b"[1]", SimpleWorker, id="webhooks-of-ints"),
         pytest.param("retry_intervals", b"[" * 100_000, SimpleWorker, id="deeply-nested-json"),
         pytest.param("origin", b"\xff\xfe", SimpleWorker, id="origin-not-utf8"),
         pytest.param("timeout", b"inf", Worker, id="timeout-infinite"),
@@ -288,6 +397,21 @@ def test_unreadable_fields_fail_the_job_and_the_worker_goes_on(
     assert f"Job {broken.id} could not be read from Redis" in _failure_text(connection, broken.id)
     assert after.return_value() == 4
     assert connection.llen(queue.intermediate_queue_key) == 0
+
+
+@pytest.mark.parametrize("value", [b"[1]", b"[{}]", b"{", b"5"])
+def test_unreadable_webhooks_are_ignored_with_a_logged_warning(
+    connection: redis.Redis, caplog: pytest.LogCaptureFixture, value: bytes
+) -> None:
+    """As upstream RQ, a webhooks field that cannot be read means no webhooks: the job itself still runs."""
+    queue = Queue("bad-fields", connection=connection)
+    job = queue.enqueue(jobs.add, 1, 1)
+    connection.hset(job.key, "webhooks", value)
+    caplog.set_level(logging.WARNING, logger="rq.job")
+    assert Job.fetch(job.id, connection=connection).webhooks == []
+    assert any(job.id in r.getMessage() and "webhooks" in r.getMessage() for r in caplog.records), caplog.text
+    _run_burst(connection, queue)
+    assert job.get_status() == JobStatus.FINISHED and job.return_value() == 2
 
 
 @pytest.mark.parametrize("value", [b"inf", b"1e300"])
@@ -464,8 +588,6 @@ CLI_ERRORS = [
     pytest.param("enqueue", ["tests.jobs.add", "%" + "[" * 100_000], "not a Python literal",
                  id="enqueue-deep-literal"),
     pytest.param("enqueue", ["-S", "json", "tests.jobs.add", "%{1, 2}"], "JSONSerializer", id="enqueue-json-set"),
-    pytest.param("enqueue", ["--depends-on", "missing-job", "tests.jobs.add"], "missing-job",
-                 id="enqueue-depends-on-missing"),
     pytest.param("enqueue", ["--queue", "", "tests.jobs.add"], "--queue", id="enqueue-empty-queue-name"),
     pytest.param("enqueue", ["tests.jobs.add", DEEP_JSON], "not valid JSON", id="enqueue-deep-json"),
     pytest.param("enqueue", ["--schedule-in", "99999999999d", "tests.jobs.add"], "--schedule-in",

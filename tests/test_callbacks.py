@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from rq import Callback, Queue, Retry, SimpleWorker, Worker
@@ -97,30 +95,31 @@ def test_failure_callback_runs_on_every_attempt(connection, redis_url):
 
 
 @pytest.mark.parametrize("worker_class", WORKER_CLASSES)
-def test_raising_success_callback_keeps_the_result(connection, worker_class, caplog):
+def test_raising_success_callback_fails_the_job(connection, worker_class):
+    """As upstream RQ: the job fails with the callback's error, its failure callback runs, dependents wait."""
     queue = Queue(connection=connection)
-    job = queue.enqueue(jobs.add, 20, 22, on_success=Callback(jobs.failing_callback))
+    job = queue.enqueue(
+        jobs.add, 20, 22, on_success=Callback(jobs.failing_callback), on_failure=Callback(jobs.record_failure)
+    )
     child = queue.enqueue(jobs.add, 1, 1, depends_on=job)
-    with caplog.at_level(logging.ERROR, logger="rq.job"):
-        _run(queue, worker_class)
-    assert job.get_status() == JobStatus.FINISHED
-    assert job.return_value() == 42
-    assert job.latest_result().type == Result.Type.SUCCESSFUL
-    assert job in queue.finished_job_registry and job not in queue.failed_job_registry
-    assert child.get_status() == JobStatus.FINISHED
-    if worker_class is SimpleWorker:  # a work horse logs in its own process
-        assert "success callback tests.jobs.failing_callback failed" in caplog.text
-        assert "RuntimeError: callback failed" in caplog.text
+    after = queue.enqueue(jobs.add, 2, 2)
+    _run(queue, worker_class)
+    assert job.get_status() == JobStatus.FAILED
+    assert job.latest_result().type == Result.Type.FAILED
+    assert job in queue.failed_job_registry and job not in queue.finished_job_registry
+    assert "RuntimeError: callback failed" in job.exc_info
+    assert _calls(connection, job) == ["failure:RuntimeError"]
+    assert child.get_status() == JobStatus.DEFERRED and child in queue.deferred_job_registry
+    assert after.return_value() == 4
 
 
-def test_success_callback_that_times_out_keeps_the_result(connection, caplog):
+def test_success_callback_that_times_out_fails_the_job(connection):
     queue = Queue(connection=connection)
     job = queue.enqueue(jobs.add, 1, 2, on_success=Callback(jobs.slow_callback, timeout=1))
-    with caplog.at_level(logging.ERROR, logger="rq.job"):
-        _run(queue)
-    assert job.get_status() == JobStatus.FINISHED and job.return_value() == 3
+    _run(queue)
+    assert job.get_status() == JobStatus.FAILED and job in queue.failed_job_registry
+    assert "JobTimeoutException" in job.exc_info
     assert _calls(connection, job) == []
-    assert "JobTimeoutException" in caplog.text
 
 
 @pytest.mark.parametrize("worker_class", WORKER_CLASSES)
@@ -161,11 +160,24 @@ def test_sync_mode_runs_callbacks_in_the_caller(connection):
     bad = queue.enqueue(jobs.fail, on_failure=Callback(jobs.record_failure))
     assert _calls(connection, ok) == ["success:3"]
     assert _calls(connection, bad) == ["failure:ValueError"]
-    kept = queue.enqueue(jobs.add, 2, 2, on_success=Callback(jobs.failing_callback))
-    assert kept.get_status() == JobStatus.FINISHED and kept.return_value() == 4
-    hurt = queue.enqueue(jobs.fail, "own", on_failure=Callback(jobs.failing_callback))
-    assert hurt.get_status() == JobStatus.FAILED
+
+
+def test_sync_mode_raising_success_callback_fails_the_job(connection):
+    queue = Queue(connection=connection, is_async=False)
+    failed = queue.enqueue(jobs.add, 2, 2, on_success=Callback(jobs.failing_callback))
+    assert failed.get_status() == JobStatus.FAILED and failed in queue.failed_job_registry
+    assert "RuntimeError: callback failed" in failed.exc_info
+
+
+def test_sync_mode_raising_failure_callback_is_raised_after_the_failure_is_recorded(connection):
+    """As upstream RQ, the caller sees the callback's error; the job's own failure is recorded first."""
+    queue = Queue(connection=connection, is_async=False)
+    with pytest.raises(RuntimeError, match="callback failed"):
+        queue.enqueue(jobs.fail, "own", on_failure=Callback(jobs.failing_callback), job_id="hurt")
+    hurt = Job.fetch("hurt", connection=connection)
+    assert hurt.get_status() == JobStatus.FAILED and hurt in queue.failed_job_registry
     assert "ValueError: own" in hurt.exc_info and "callback failed" in hurt.exc_info
+    assert hurt.latest_result().type == Result.Type.FAILED
 
 
 def test_raising_stopped_callback_still_records_the_stop(connection, redis_url, tmp_path):

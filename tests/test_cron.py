@@ -28,6 +28,7 @@ from rq.cron import MAX_SLEEP_INTERVAL, CronJob, CronScheduler, create_cron, get
 from rq.defaults import DEFAULT_CRON_JOB_HISTORY_LIMIT, DEFAULT_CRON_JOB_HISTORY_TTL, DEFAULT_CRON_SCHEDULER_TTL
 from rq.exceptions import DuplicateSchedulerError, SchedulerNotFound
 from rq.job import Job
+from rq.job_validation import UnimportableFunctionWarning
 from rq.layout import parse_ts
 from rq.utils import NOT_JSON_SERIALIZABLE
 from tests.cli.support import cli_runner, rq_env
@@ -159,13 +160,19 @@ def test_cron_job_validation(kwargs: dict, error: type[Exception], message: str)
         CronJob("default", func=add, **kwargs)
 
 
-def test_cron_job_needs_an_importable_function_and_a_queue() -> None:
+def test_cron_job_needs_a_function_and_a_queue() -> None:
     with pytest.raises(ValueError, match="needs a function"):
         CronJob("default", interval=1)
-    with pytest.raises(ValueError, match="lambdas"):
-        CronJob("default", func=lambda: None, interval=1)
     with pytest.raises(ValueError, match="queue_name"):
         CronJob("", func=add, interval=1)
+
+
+def test_cron_job_of_a_lambda_is_accepted_with_a_warning() -> None:
+    """As upstream RQ; the warning, pointed at the caller, says a worker in another process cannot import it."""
+    with pytest.warns(UnimportableFunctionWarning, match="lambdas") as record:
+        cron_job = CronJob("default", func=lambda: None, interval=1)
+    assert [warning.filename for warning in record] == [__file__]
+    assert cron_job.func_name.endswith("<lambda>")
 
 
 def test_interval_timing() -> None:

@@ -9,8 +9,7 @@ import pytest
 from redis import Redis
 
 from rq import Queue, SimpleWorker
-from rq.dependency import release_dependents
-from rq.exceptions import InvalidJobDependency
+from rq.dependency import MissingDependencyWarning, release_dependents
 from rq.job import Dependency, Job, JobStatus
 from tests import jobs
 from tests.helpers import WorkerProcess, wait_for
@@ -105,10 +104,15 @@ def test_finished_dependency_enqueues_at_once(connection):
     assert not connection.exists(parent.dependents_key)
 
 
-def test_missing_dependency_is_refused(connection):
+def test_missing_dependency_counts_as_ended(connection):
+    """As upstream RQ (its hash may have expired), with a warning in case the id is mistyped."""
     queue = Queue(connection=connection)
-    with pytest.raises(InvalidJobDependency):
-        queue.enqueue(jobs.add, 1, 1, depends_on=["missing"])
+    with pytest.warns(MissingDependencyWarning, match="missing"):
+        job = queue.enqueue(jobs.add, 1, 1, depends_on=["missing"])
+    assert job.get_status() == JobStatus.QUEUED and queue.job_ids == [job.id]
+    assert job not in queue.deferred_job_registry
+    _run(queue)
+    assert job.return_value() == 2
 
 
 def test_failed_dependency_keeps_dependent_deferred(connection):

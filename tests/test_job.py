@@ -9,8 +9,9 @@ from datetime import timezone
 import pytest
 
 from rq import Queue, Retry, get_current_job
-from rq.exceptions import DeserializationError, NoSuchJobError, SerializationError
+from rq.exceptions import DeserializationError, InvalidJobOperation, NoSuchJobError, SerializationError
 from rq.job import Callback, Dependency, Job, JobStatus, parse_job_id, validate_job_id
+from rq.job_validation import UnimportableFunctionWarning
 from rq.serializers import JSONSerializer
 from tests import jobs
 
@@ -37,18 +38,24 @@ def test_create_from_dotted_path_method_and_callable_instance(connection):
     assert instance.perform() == 30
 
 
-@pytest.mark.parametrize("bad", [lambda: 1, "not a path!", "1abc.def"])
-def test_refuses_what_a_worker_could_never_import(connection, bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad", ["not a path!", "1abc.def"])
+def test_refuses_malformed_function_paths(connection, bad):
+    with pytest.raises(ValueError, match="not a valid function path"):
         Job.create(bad, connection=connection)
 
 
-def test_refuses_nested_functions(connection):
+def test_lambdas_and_nested_functions_are_accepted_with_a_warning(connection):
+    """As upstream RQ: they run in place (``perform``), but a worker in another process cannot import them."""
+
     def local():
         return 1
 
-    with pytest.raises(ValueError, match="nested"):
-        Job.create(local, connection=connection)
+    for func, match in [(lambda: 1, "lambdas"), (local, "nested")]:
+        with pytest.warns(UnimportableFunctionWarning, match=match) as record:
+            job = Job.create(func, connection=connection)
+        assert [warning.filename for warning in record] == [__file__]
+        assert job.func_name == f"{__name__}.{func.__qualname__}"
+        assert job.perform() == 1
 
 
 @pytest.mark.parametrize("job_id", ["abc", "A_b-9", "x" * 64])
@@ -219,9 +226,11 @@ def test_status(connection):
     job.set_status(JobStatus.STARTED)
     assert job.get_status() == JobStatus.STARTED and job.is_started
     connection.hdel(job.key, "status")
-    assert job.get_status() == JobStatus.CREATED
+    with pytest.raises(InvalidJobOperation, match=f"status for job {job.id}"):
+        job.get_status()  # as upstream RQ
+    assert job.get_status(refresh=False) == JobStatus.STARTED
     connection.delete(job.key)
-    with pytest.raises(Exception, match="does not exist"):
+    with pytest.raises(InvalidJobOperation, match=f"status for job {job.id}"):
         job.get_status()
 
 

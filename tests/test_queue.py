@@ -6,7 +6,7 @@ import pytest
 
 from rq import Connection, Queue, Retry
 from rq.decorators import job as job_decorator
-from rq.exceptions import InvalidJobDependency
+from rq.dependency import MissingDependencyWarning
 from rq.job import Job, JobStatus
 from rq.queue import EnqueueData
 from tests import jobs
@@ -149,11 +149,14 @@ def test_job_decorator_delay(connection):
     assert Queue("decorated", connection=connection).job_ids == [job.id]
 
 
-def test_missing_dependency_is_refused_before_any_write(connection):
+def test_missing_dependency_is_enqueued_with_a_warning(connection):
+    """As upstream RQ, a dependency that does not exist counts as ended: the job is queued at once."""
     queue = Queue(connection=connection)
-    with pytest.raises(InvalidJobDependency, match="missing-job"):
-        queue.enqueue(jobs.add, 1, 2, depends_on="missing-job")
-    assert connection.keys("*") == []
+    with pytest.warns(MissingDependencyWarning, match="missing-job"):
+        job = queue.enqueue(jobs.add, 1, 2, depends_on="missing-job")
+    assert queue.job_ids == [job.id] and job.get_status() == JobStatus.QUEUED
+    assert Job.fetch(job.id, connection=connection).dependency_ids == ["missing-job"]
+    assert not connection.exists("rq:job:missing-job")
 
 
 def test_unique_jobs(connection):

@@ -184,8 +184,10 @@ def test_started_registry_members_are_executions(connection):
     queue = Queue(connection=connection)
     job = queue.enqueue(jobs.add, 1, 1)
     registry = queue.started_job_registry
-    with pytest.raises(NotImplementedError):
-        registry.add(job)
+    with pytest.warns(DeprecationWarning):
+        registry.add(job)  # RQ 1.x's call: kept working, as a bare job id
+    assert connection.zscore(registry.key, job.id) is not None
+    connection.zrem(registry.key, job.id)
     connection.zadd(registry.key, {f"{job.id}:exec1": time.time() + 100, f"{job.id}:exec2": time.time() + 200})
     assert job in registry and job.id in registry
     assert registry.get_job_ids() == [job.id]

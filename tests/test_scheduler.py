@@ -345,7 +345,7 @@ def test_defaults_match_upstream(connection: redis.Redis) -> None:
     assert scheduler.interval == 1
     assert scheduler.lock_ttl == 61
     assert scheduler.reacquire_period == 120
-    assert scheduler.status == SchedulerStatus.STARTED == "started"
+    assert scheduler.status == SchedulerStatus.STOPPED == "stopped"
     assert RQScheduler.Status is SchedulerStatus
     assert len(scheduler.name) == 32
     assert scheduler.key == f"rq:scheduler:{scheduler.name}"

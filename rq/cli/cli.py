@@ -7,26 +7,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import warnings
+from datetime import datetime
 from typing import Any, Optional
 
 import click
 
+from rq.dependency import MissingDependencyWarning
 from rq.exceptions import InvalidJobDependency, InvalidJobOperation, NoSuchJobError, TimeoutFormatError
-from rq.job import Retry
+from rq.job import JobStatus, Retry
 from rq.suspension import resume as resume_workers
 from rq.suspension import suspend as suspend_workers
 from rq.utils import parse_timeout
 from rq.version import VERSION
 
 from .enqueue_args import parse_enqueue_arguments
-from .helpers import CliConfig, describe_connection, shared_options
+from .helpers import CliConfig, describe_connection, parse_schedule, shared_options
 from .monitor import render_info, render_info_json, watch
 
 __all__ = ["empty", "enqueue", "info", "main", "requeue", "resume", "suspend"]
-
-# Format of ``rq enqueue --schedule-at`` (local time, no zone).
-SCHEDULE_AT_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
 def _queue(cli_config: CliConfig, name: str, param_hint: str) -> Any:
@@ -92,12 +91,12 @@ def info(
 
 
 @main.command()
-@click.option("--all", "-a", "all_queues", is_flag=True, help="Empty all queues.")
+@click.option("--all", "-a", "all", is_flag=True, help="Empty all queues.")
 @click.argument("queues", nargs=-1)
 @shared_options
-def empty(cli_config: CliConfig, all_queues: bool, queues: tuple[str, ...]) -> None:
+def empty(cli_config: CliConfig, all: bool, queues: tuple[str, ...]) -> None:
     """Empty given queues."""
-    targets = cli_config.all_queues() if all_queues else [_queue(cli_config, name, "'QUEUES'") for name in queues]
+    targets = cli_config.all_queues() if all else [_queue(cli_config, name, "'QUEUES'") for name in queues]
     if not targets:
         click.echo("Nothing to do")
         return
@@ -108,13 +107,13 @@ def empty(cli_config: CliConfig, all_queues: bool, queues: tuple[str, ...]) -> N
 
 @main.command()
 @click.option("--queue", required=True, help="Queue whose failed jobs are requeued.")
-@click.option("--all", "-a", "all_jobs", is_flag=True, help="Requeue all failed jobs.")
+@click.option("--all", "-a", "all", is_flag=True, help="Requeue all failed jobs.")
 @click.argument("job_ids", nargs=-1)
 @shared_options
-def requeue(cli_config: CliConfig, queue: str, all_jobs: bool, job_ids: tuple[str, ...]) -> None:
+def requeue(cli_config: CliConfig, queue: str, all: bool, job_ids: tuple[str, ...]) -> None:
     """Requeue failed jobs."""
     registry = _queue(cli_config, queue, "'--queue'").failed_job_registry
-    ids = registry.get_job_ids() if all_jobs else list(job_ids)
+    ids = registry.get_job_ids() if all else list(job_ids)
     if not ids:
         click.echo("Nothing to do")
         return
@@ -136,7 +135,10 @@ def requeue(cli_config: CliConfig, queue: str, all_jobs: bool, job_ids: tuple[st
 def suspend(cli_config: CliConfig, duration: Optional[int]) -> None:
     """Suspends all workers, to resume run `rq resume`."""
     if duration is not None and duration < 1:
-        raise click.ClickException("Duration must be at least 1 second")
+        # Worded as upstream RQ words it, which scripts may look for.
+        raise click.ClickException(
+            f"Duration must be an integer greater than 1 or equal to 1 (seconds), not {duration}"
+        )
     suspend_workers(cli_config.connection, duration)
     if duration:
         click.echo(
@@ -187,29 +189,23 @@ def _duration(value: Optional[str], option: str) -> Optional[int]:
 
 
 def _schedule_time(schedule_in: Optional[str], schedule_at: Optional[str]) -> Optional[datetime]:
-    """When to run the job (aware datetime), or None to enqueue it now."""
-    if schedule_in is not None and schedule_at is not None:
-        raise click.UsageError("You can't specify both --schedule-in and --schedule-at")
-    if schedule_in is not None:
-        seconds = _duration(schedule_in, "--schedule-in") or 0
-        try:
-            return datetime.now().astimezone() + timedelta(seconds=seconds)
-        except OverflowError:
-            raise click.BadParameter(
-                f"{schedule_in!r} is too far in the future", param_hint="'--schedule-in'"
-            ) from None
-    if schedule_at is not None:
-        try:
-            naive = datetime.strptime(schedule_at, SCHEDULE_AT_FORMAT)
-        except ValueError:
-            raise click.BadParameter(
-                f"{schedule_at!r} is not a time like 2021-05-27T21:45:00", param_hint="'--schedule-at'"
-            ) from None
-        try:
-            return naive.astimezone()  # read as local time
-        except (ValueError, OverflowError):  # a local time with no UTC equivalent (year 1 east of UTC, ...)
-            raise click.BadParameter(f"{schedule_at!r} is out of range", param_hint="'--schedule-at'") from None
-    return None
+    """When to run the job (aware datetime), or None to enqueue it now; ``--schedule-at`` is local time."""
+    when = parse_schedule(schedule_in, schedule_at)
+    if when is None or when.tzinfo is not None:
+        return when
+    try:
+        return when.astimezone()  # read as local time
+    except (ValueError, OverflowError):  # a local time with no UTC equivalent (year 1 east of UTC, ...)
+        raise click.BadParameter(f"{schedule_at!r} is out of range", param_hint="'--schedule-at'") from None
+
+
+def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """A missing ``--depends-on`` job becomes one ``Warning:`` line; other warnings go on as raised."""
+    for warning in caught:
+        if issubclass(warning.category, MissingDependencyWarning):
+            click.secho(f"Warning: {warning.message}", fg="yellow", err=True)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 def _retry(retry_max: int, intervals: tuple[int, ...]) -> Optional[Retry]:
@@ -262,25 +258,31 @@ def enqueue(
     args, kwargs = parse_enqueue_arguments(arguments)
     when = _schedule_time(schedule_in, schedule_at)
     options: dict[str, Any] = {
-        "job_timeout": _duration(timeout, "--timeout"),
+        "timeout": _duration(timeout, "--timeout"),
         "result_ttl": _duration(result_ttl, "--result-ttl"),
         "ttl": _duration(ttl, "--ttl"),
         "failure_ttl": _duration(failure_ttl, "--failure-ttl"),
         "description": description,
         "depends_on": list(depends_on) or None,
         "job_id": job_id,
-        "at_front": at_front,
         "retry": _retry(retry_max, retry_interval),
     }
     target = _queue(cli_config, queue, "'--queue'")
     try:
-        if when is None:
-            job = target.enqueue(function, args=args, kwargs=kwargs, **options)
-        else:
-            job = target.enqueue_at(when, function, args=args, kwargs=kwargs, **options)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", MissingDependencyWarning)
+            # The argument list is passed as it is, so a job without positional arguments keeps [].
+            if when is None:
+                job = target.enqueue_call(function, args, kwargs, at_front=at_front, **options)
+            else:
+                job = target.create_job(function, args, kwargs, status=JobStatus.SCHEDULED, **options)
+                if at_front:
+                    job.enqueue_at_front = True  # applies when the scheduler enqueues it
+                target.schedule_job(job, when)
     except InvalidJobDependency as exc:
         raise click.BadParameter(str(exc), param_hint="'--depends-on'") from None
     except (ValueError, TypeError) as exc:
         raise click.BadParameter(str(exc)) from None
+    _report_warnings(caught)
     if not quiet:
         click.echo(f"Enqueued {job.get_call_string()} with job-id '{job.id}'.")

@@ -35,43 +35,51 @@ PARAM_HINT = "'ARGUMENTS'"
 _MODES = {"=": "text", ":=": "json", "%=": "literal"}
 
 
-def _read_file(path: str, position: int) -> str:
+def _describe(key: Optional[str], position: int) -> str:
+    """How error messages name an argument, in upstream RQ's words: ``2. non keyword argument``."""
+    return f"keyword argument {key!r}" if key is not None else f"{position}. non keyword argument"
+
+
+def _read_file(path: str, what: str) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
             return handle.read()
+    except FileNotFoundError:
+        reason = "Not found"
     except OSError as exc:
-        message = f"argument {position}: cannot read file {path!r}: {exc.strerror or exc}"
-        raise click.BadParameter(message, param_hint=PARAM_HINT) from None
+        reason = str(exc.strerror or exc)
+    raise click.BadParameter(f"{what}: cannot read file {path!r}: {reason}", param_hint=PARAM_HINT)
 
 
 def _shown(raw: str) -> str:
     return repr(raw) if len(raw) <= SHOWN_CHARACTERS else f"{raw[:SHOWN_CHARACTERS]!r}..."
 
 
-def _convert(raw: str, mode: str, position: int) -> Any:
+def _convert(raw: str, mode: str, what: str) -> Any:
     if mode == "json":
         try:
             return json.loads(raw)
         except ValueError as exc:
-            raise click.BadParameter(
-                f"argument {position}: not valid JSON ({exc}): {_shown(raw)}", param_hint=PARAM_HINT
-            ) from None
+            reason = str(exc)
         except RecursionError:
-            raise click.BadParameter(
-                f"argument {position}: not valid JSON (nested too deeply): {_shown(raw)}", param_hint=PARAM_HINT
-            ) from None
+            reason = "nested too deeply"
+        message = f"Unable to parse {what} as JSON. {_shown(raw)} is not valid JSON ({reason})"
+        raise click.BadParameter(message, param_hint=PARAM_HINT)
     if mode == "literal":
         try:
             return ast.literal_eval(raw)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            raise click.BadParameter(
-                f"argument {position}: not a Python literal: {_shown(raw)}", param_hint=PARAM_HINT
-            ) from None
+            message = f"Unable to eval {what} as Python object. {_shown(raw)} is not a Python literal"
+            raise click.BadParameter(message, param_hint=PARAM_HINT) from None
     return raw
 
 
 def parse_function_argument(argument: str, position: int) -> tuple[Optional[str], Any]:
-    """``(keyword or None, value)`` of one command-line argument (``position`` counts from 1)."""
+    """``(keyword or None, value)`` of one command-line argument.
+
+    ``position`` numbers a positional argument in error messages (upstream RQ counts the
+    positional arguments before it, plus one).
+    """
     match = _KEYWORD.fullmatch(argument)
     if match:
         key: Optional[str] = match.group("key")
@@ -84,21 +92,23 @@ def parse_function_argument(argument: str, position: int) -> tuple[Optional[str]
             mode, raw = "literal", argument[1:]
         else:
             mode, raw = "text", argument
+    what = _describe(key, position)
     if raw.startswith("@"):
-        raw = _read_file(raw[1:], position)
-    return key, _convert(raw, mode, position)
+        raw = _read_file(raw[1:], what)
+    return key, _convert(raw, mode, what)
 
 
 def parse_enqueue_arguments(arguments: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
     """Positional and keyword arguments for the job; a keyword given twice is a BadParameter."""
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
-    for position, argument in enumerate(arguments, start=1):
-        key, value = parse_function_argument(argument, position)
+    for argument in arguments:
+        key, value = parse_function_argument(argument, len(args) + 1)
         if key is None:
             args.append(value)
         elif key in kwargs:
-            raise click.BadParameter(f"keyword argument {key!r} is given more than once", param_hint=PARAM_HINT)
+            message = f"You can't specify multiple values for the same keyword. {key!r} is given more than once"
+            raise click.BadParameter(message, param_hint=PARAM_HINT)
         else:
             kwargs[key] = value
     return args, kwargs

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any, Callable, Optional, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -27,12 +28,30 @@ from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from rq.defaults import (
     DEFAULT_CONNECTION_CLASS,
+    DEFAULT_DEATH_PENALTY_CLASS,
     DEFAULT_JOB_CLASS,
     DEFAULT_QUEUE_CLASS,
     DEFAULT_WORKER_CLASS,
 )
+from rq.exceptions import TimeoutFormatError
 from rq.serializers import resolve_serializer
-from rq.utils import import_attribute, import_job_class, import_queue_class, import_worker_class
+from rq.utils import import_attribute, import_job_class, import_queue_class, import_worker_class, now, parse_timeout
+
+from .enqueue_args import parse_enqueue_arguments, parse_function_argument
+from .legacy import (
+    ParsingMode,
+    get_scale,
+    green,
+    pad,
+    red,
+    refresh,
+    setup_loghandlers_from_args,
+    show_both,
+    show_queues,
+    show_workers,
+    state_symbol,
+    yellow,
+)
 
 __all__ = [
     "CONNECTION_SETTINGS",
@@ -41,10 +60,28 @@ __all__ = [
     "client_from_url",
     "describe_connection",
     "get_redis_from_config",
+    "import_attribute",
     "mask_url",
     "parse_bool",
+    "parse_function_arg",
+    "parse_function_args",
+    "parse_schedule",
+    "pass_cli_config",
     "read_config_file",
     "shared_options",
+    # Upstream RQ's display helpers (rq.cli.legacy), importable from here as before.
+    "ParsingMode",
+    "get_scale",
+    "green",
+    "pad",
+    "red",
+    "refresh",
+    "setup_loghandlers_from_args",
+    "show_both",
+    "show_queues",
+    "show_workers",
+    "state_symbol",
+    "yellow",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,8 +108,11 @@ _TRUE = ("y", "yes", "t", "true", "on", "1")
 _FALSE = ("n", "no", "f", "false", "off", "0", "")
 
 
-class SettingError(click.BadParameter):
-    """A bad option or setting value: one ``Error:`` line on stderr, exit status 2."""
+class SettingError(click.BadParameter, ValueError):
+    """A bad option or setting value: one ``Error:`` line on stderr, exit status 2.
+
+    Also a ValueError, which is what code built on upstream RQ's ``CliConfig`` catches.
+    """
 
     def show(self, file: Any = None) -> None:
         click.echo(f"Error: {self.format_message()}", err=True, file=file)
@@ -218,10 +258,8 @@ def _import_connection_class(value: str) -> type[Redis]:
 
 
 def add_paths(paths: Sequence[str]) -> None:
-    """Make modules under ``paths`` importable (jobs, config modules, custom classes)."""
-    for path in paths:
-        if path not in sys.path:
-            sys.path.append(path)
+    """Make modules under ``paths`` importable (jobs, config modules, custom classes), ahead of installed ones."""
+    sys.path[:0] = [path for path in paths if path not in sys.path]
 
 
 class CliConfig:
@@ -233,19 +271,26 @@ class CliConfig:
         config: Optional[str] = None,
         worker_class: str = DEFAULT_WORKER_CLASS,
         job_class: str = DEFAULT_JOB_CLASS,
+        death_penalty_class: str = DEFAULT_DEATH_PENALTY_CLASS,
         queue_class: str = DEFAULT_QUEUE_CLASS,
         connection_class: str = DEFAULT_CONNECTION_CLASS,
-        path: Sequence[str] = (".",),
+        path: Optional[Sequence[str]] = (".",),
         serializer: Optional[str] = None,
         environ: Optional[Mapping[str, str]] = None,
+        **options: Any,
     ) -> None:
-        add_paths(path)
+        """Import the named classes now (a bad name is a ``SettingError``); connect only on first use.
+
+        Other keyword arguments (a command's own options) are ignored, as upstream RQ's CliConfig does.
+        """
+        add_paths(path or ())
         self.url = url
         self.config = config
         self.environ = os.environ if environ is None else environ
         self.settings: dict[str, Any] = _import_setting(config, read_config_file, "--config") if config else {}
         self.worker_class = _import_setting(worker_class, import_worker_class, "--worker-class")
         self.job_class = _import_setting(job_class, import_job_class, "--job-class")
+        self.death_penalty_class = _import_setting(death_penalty_class, import_attribute, "--death-penalty-class")
         self.queue_class = _import_setting(queue_class, import_queue_class, "--queue-class")
         self.connection_class = _import_setting(connection_class, _import_connection_class, "--connection-class")
         self.serializer = _import_setting(serializer, resolve_serializer, "--serializer") if serializer else None
@@ -311,54 +356,121 @@ class CliConfig:
             raise click.ClickException(self.scrub(f"Redis error: {exc}")) from None
 
 
-_SHARED_OPTIONS = [
-    click.option("--url", "-u", envvar="RQ_REDIS_URL", help="URL describing Redis connection details."),
-    click.option("--config", "-c", envvar="RQ_CONFIG", help="Module containing RQ settings."),
-    click.option(
-        "--worker-class", "-w", envvar="RQ_WORKER_CLASS", default=DEFAULT_WORKER_CLASS, help="RQ Worker class to use."
-    ),
-    click.option("--job-class", "-j", envvar="RQ_JOB_CLASS", default=DEFAULT_JOB_CLASS, help="RQ Job class to use."),
-    click.option("--queue-class", envvar="RQ_QUEUE_CLASS", default=DEFAULT_QUEUE_CLASS, help="RQ Queue class to use."),
-    click.option(
-        "--connection-class",
-        envvar="RQ_CONNECTION_CLASS",
-        default=DEFAULT_CONNECTION_CLASS,
-        help="Redis client class to use.",
-    ),
-    click.option("--path", "-P", default=["."], multiple=True, help="Add this directory to the import path."),
-    click.option("--serializer", "-S", default=None, help="Serializer to use: json, pickle, or a dotted import path."),
-]
+class SharedOptions(list[Callable[[Any], Any]]):
+    """The common options as a list of click decorators (what upstream RQ's ``shared_options`` is).
+
+    Calling it decorates a command: it adds the options and passes a ``CliConfig`` as first
+    argument; Redis errors escaping the command are reported as one line with exit status 1.
+    """
+
+    def __call__(self, func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            shared = {name: kwargs.pop(name) for name in _SHARED_NAMES}
+            cli_config = CliConfig(**shared)
+            with cli_config.redis_errors_reported():
+                return func(cli_config, *args, **kwargs)
+
+        return _add_options(self, wrapper)  # type: ignore[return-value]
+
+
+def _add_options(options: Sequence[Callable[[Any], Any]], func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+shared_options = SharedOptions(
+    [
+        click.option("--url", "-u", envvar="RQ_REDIS_URL", help="URL describing Redis connection details."),
+        click.option("--config", "-c", envvar="RQ_CONFIG", help="Module containing RQ settings."),
+        click.option(
+            "--worker-class",
+            "-w",
+            envvar="RQ_WORKER_CLASS",
+            default=DEFAULT_WORKER_CLASS,
+            help="RQ Worker class to use.",
+        ),
+        click.option(
+            "--job-class", "-j", envvar="RQ_JOB_CLASS", default=DEFAULT_JOB_CLASS, help="RQ Job class to use."
+        ),
+        click.option(
+            "--queue-class", envvar="RQ_QUEUE_CLASS", default=DEFAULT_QUEUE_CLASS, help="RQ Queue class to use."
+        ),
+        click.option(
+            "--connection-class",
+            envvar="RQ_CONNECTION_CLASS",
+            default=DEFAULT_CONNECTION_CLASS,
+            help="Redis client class to use.",
+        ),
+        click.option("--path", "-P", default=["."], multiple=True, help="Add this directory to the import path."),
+        click.option(
+            "--serializer", "-S", default=None, help="Serializer to use: json, pickle, or a dotted import path."
+        ),
+    ]
+)
 _SHARED_NAMES = ("url", "config", "worker_class", "job_class", "queue_class", "connection_class", "path", "serializer")
 
 
-def shared_options(func: F) -> F:
-    """Add the common options to a command; it receives a ``CliConfig`` as first argument.
+def pass_cli_config(func: F) -> F:
+    """Upstream RQ's command decorator: the common options, a ``CliConfig`` as first argument.
 
-    Redis errors escaping the command are reported as one line with exit status 1.
+    Unlike ``shared_options``, the command also receives the common options themselves as
+    keyword arguments (``url``, ``serializer``, ...), as upstream RQ's commands expect.
     """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        shared = {name: kwargs.pop(name) for name in _SHARED_NAMES}
-        cli_config = CliConfig(**shared)
+        cli_config = CliConfig(**kwargs)
         with cli_config.redis_errors_reported():
             return func(cli_config, *args, **kwargs)
 
-    for option in reversed(_SHARED_OPTIONS):
-        wrapper = option(wrapper)
-    return wrapper  # type: ignore[return-value]
+    return _add_options(shared_options, wrapper)  # type: ignore[return-value]
 
 
 def parse_function_arg(argument: str, arg_pos: int) -> tuple[Optional[str], Any]:
-    """One ``rq enqueue`` function argument as ``(keyword or None, value)``, under upstream's name.
+    """One ``rq enqueue`` function argument as ``(keyword or None, value)`` (upstream RQ's name).
 
     The syntax is that of ``rq enqueue`` (``value``, ``key=value``, ``:json``, ``key:=json``,
-    ``%literal``, ``key%=literal``, ``@file`` for any value); ``arg_pos`` numbers the argument
-    in error messages.
+    ``%literal``, ``key%=literal``, ``@file`` for any value); ``arg_pos`` numbers a positional
+    argument in error messages.
     """
-    from rq.cli.enqueue_args import parse_function_argument
-
     return parse_function_argument(argument, arg_pos)
 
 
-__all__ += ["parse_function_arg"]
+def parse_function_args(arguments: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
+    """The job's positional and keyword arguments from ``rq enqueue`` arguments (upstream RQ's name)."""
+    return parse_enqueue_arguments(arguments)
+
+
+# Format of ``rq enqueue --schedule-at``: a local time without zone.
+SCHEDULE_AT_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+def parse_schedule(schedule_in: Optional[str], schedule_at: Optional[str]) -> Optional[datetime]:
+    """When ``--schedule-in``/``--schedule-at`` ask a job to run; None when neither is given.
+
+    ``schedule_in`` (``10s``, ``5m``, ``2d``, ...) gives an aware UTC time; ``schedule_at``
+    (``2021-05-27T21:45:00``) a naive one, meant as local time, as in upstream RQ.
+    """
+    if schedule_in is not None:
+        if schedule_at is not None:
+            raise click.BadArgumentUsage("You can't specify both --schedule-in and --schedule-at")
+        try:
+            seconds = parse_timeout(schedule_in) or 0
+        except TimeoutFormatError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--schedule-in'") from None
+        try:
+            return now() + timedelta(seconds=seconds)
+        except OverflowError:
+            raise click.BadParameter(
+                f"{schedule_in!r} is too far in the future", param_hint="'--schedule-in'"
+            ) from None
+    if schedule_at is not None:
+        try:
+            return datetime.strptime(schedule_at, SCHEDULE_AT_FORMAT)
+        except ValueError:
+            raise click.BadParameter(
+                f"{schedule_at!r} is not a time like 2021-05-27T21:45:00", param_hint="'--schedule-at'"
+            ) from None
+    return None

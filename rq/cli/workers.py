@@ -27,9 +27,10 @@ from rq.health import DEFAULT_HTTP_HOST, HEALTH_CHECK_INTERVAL
 from rq.job_validation import MAX_TTL
 from rq.layout import PREFIX, SUSPENDED_KEY
 from rq.logutils import setup_loghandlers
-from rq.resilience import REDIS_ERRORS
+from rq.resilience import REDIS_ERRORS, RedisUnreachable, wait_for_redis
 from rq.serializers import DefaultSerializer
 from rq.settings import settings
+from rq.settings import settings as rq_settings
 from rq.suspension import is_suspended
 from rq.utils import import_attribute
 from rq.worker import DequeueStrategy, RandomWorker, RoundRobinWorker
@@ -57,7 +58,7 @@ def sentry_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def logging_level(verbose: bool, quiet: bool, level: Optional[str]) -> Optional[str]:
+def resolve_logging_level(verbose: bool, quiet: bool, level: Optional[str]) -> Optional[str]:
     """The level from ``-v`` (DEBUG), ``-q`` (WARNING) or an explicit level; both flags is a usage error."""
     if verbose and quiet:
         raise click.UsageError("--verbose and --quiet are mutually exclusive")
@@ -136,9 +137,32 @@ def _suspended(cli_config: CliConfig) -> bool:
         raise NoPermissionError(f"{exc} (reading {SUSPENDED_KEY}: a worker needs the keys '~{PREFIX}*')") from None
 
 
+wait_for_redis_option = click.option(
+    "--wait-for-redis",
+    "wait_for_redis_seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="With --burst: seconds to wait for Redis at start before exiting with an error "
+    f"(default {settings.burst_redis_wait:g}; 0: fail at once).",
+)
+
+
+def bounded_start(cli_config: CliConfig, connection: Any, burst: bool, seconds: Optional[float]) -> None:
+    """A burst run waits for Redis at most ``seconds`` (default ``RQ_BURST_REDIS_WAIT``), then fails with one line."""
+    if not burst:
+        return  # a long-running worker waits for Redis as long as it takes, and says so
+    limit = rq_settings.burst_redis_wait if seconds is None else seconds
+    where = cli_config.scrub(cli_config.url) if cli_config.url else None
+    try:
+        wait_for_redis(connection, limit, url=where)
+    except RedisUnreachable as exc:
+        raise click.ClickException(cli_config.scrub(str(exc))) from None
+
+
 @main.command()
 @click.option("--burst", "-b", is_flag=True, help="Run in burst mode (quit after all work is done).")
-@click.option("--logging_level", "--logging-level", "logging_level_name", default=None, help="Set logging level.")
+@wait_for_redis_option
+@click.option("--logging_level", "--logging-level", "logging_level", default=None, help="Set logging level.")
 @click.option("--log-format", default=DEFAULT_LOGGING_FORMAT, help="Set the format of the logs.")
 @click.option("--date-format", default=DEFAULT_LOGGING_DATE_FORMAT, help="Set the date format of the logs.")
 @click.option("--name", "-n", help="Specify a different name.")
@@ -218,7 +242,8 @@ def _suspended(cli_config: CliConfig) -> bool:
 def worker(
     cli_config: CliConfig,
     burst: bool,
-    logging_level_name: Optional[str],
+    wait_for_redis_seconds: Optional[float],
+    logging_level: Optional[str],
     log_format: str,
     date_format: str,
     name: Optional[str],
@@ -251,7 +276,7 @@ def worker(
 ) -> None:
     """Starts an RQ worker."""
     settings = cli_config.settings
-    level = logging_level(verbose, quiet, logging_level_name)
+    level = resolve_logging_level(verbose, quiet, logging_level)
     connection = cli_config.connection  # a malformed URL or setting fails here, before anything else
     try:
         strategy = DequeueStrategy(dequeue_strategy)
@@ -282,8 +307,11 @@ def worker(
                 handle.write(str(os.getpid()))
         except OSError as exc:
             raise click.BadParameter(f"cannot write {pid!r}: {exc.strerror or exc}", param_hint="'--pid'") from None
+    bounded_start(cli_config, connection, burst, wait_for_redis_seconds)
     if _suspended(cli_config):
-        raise click.ClickException(SUSPENDED_MESSAGE)
+        # Upstream RQ's exact words, without an ``Error:`` prefix: scripts compare the line.
+        click.secho(SUSPENDED_MESSAGE, fg="red", err=True)
+        raise click.exceptions.Exit(1)
 
     extra: dict[str, Any] = {}
     if channel_handler is not None:
@@ -341,7 +369,8 @@ def worker(
 
 @main.command("worker-pool")
 @click.option("--burst", "-b", is_flag=True, help="Run in burst mode (quit after all work is done).")
-@click.option("--logging-level", "-l", "logging_level_name", default="INFO", help="Set logging level.")
+@wait_for_redis_option
+@click.option("--logging-level", "-l", "logging_level", default="INFO", help="Set logging level.")
 @click.option("--verbose", "-v", is_flag=True, help="Show more output.")
 @click.option("--quiet", "-q", is_flag=True, help="Show less output.")
 @click.option("--log-format", default=DEFAULT_LOGGING_FORMAT, help="Set the format of the logs.")
@@ -354,7 +383,8 @@ def worker(
 def worker_pool(
     cli_config: CliConfig,
     burst: bool,
-    logging_level_name: str,
+    wait_for_redis_seconds: Optional[float],
+    logging_level: str,
     verbose: bool,
     quiet: bool,
     log_format: str,
@@ -370,11 +400,12 @@ def worker_pool(
     from rq.worker_pool import WorkerPool
 
     settings = cli_config.settings
-    level = logging_level(verbose, quiet, logging_level_name) or "INFO"
+    level = resolve_logging_level(verbose, quiet, logging_level) or "INFO"
     handlers = import_callables(exception_handler, "--exception-handler")
     configure_logging(settings)
     setup_loghandlers(level, date_format, log_format, name="rq.worker_pool")
     queue_names = list(queues) or configured_queues(settings)
+    bounded_start(cli_config, cli_config.connection, burst, wait_for_redis_seconds)
     # Workers are forked from this process, so a Sentry client set up here reports from every one of them.
     setup_sentry(cli_config, sentry_dsn, sentry_ca_certs, sentry_debug)
     pool = WorkerPool(

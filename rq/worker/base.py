@@ -40,16 +40,15 @@ from ..maintenance import run_maintenance
 from ..queue import Queue
 from ..resilience import (
     OUTCOME_WRITES,
-    REDIS_ERRORS,
     WORKER_MAIN_LOOP,
     WORKER_REGISTRATION,
     Outage,
     RetryLoop,
     RetryPolicy,
+    is_outage,
 )
 from ..serializers import resolve_serializer
 from ..settings import settings
-from ..status import JobStatus
 from ..timeouts import get_default_death_penalty_class
 from ..utils import backend_class, get_version, import_attribute
 from .command_channel import (
@@ -59,10 +58,11 @@ from .command_channel import (
     CommandPubSub,
     stop_listener,
 )
+from .compat import CompatMixin, as_queues, identify_client, serializer_arg
 from .dequeuer import DEQUEUE_POLL_INITIAL, DEQUEUE_POLL_MAX, Dequeuer, DequeueStrategy, Taken
 from .horse import WorkHorse
 from .job_runner import JobRunner
-from .registration import WorkerRecord
+from .shutdown import ShutdownMixin
 
 if TYPE_CHECKING:
     from redis.client import PubSub, PubSubWorkerThread
@@ -82,7 +82,6 @@ if logger.level == logging.NOTSET:
 # Timings of the worker (see rq.settings for their meaning).
 DEFAULT_SOCKET_TIMEOUT = settings.socket_timeout
 SUSPENSION_POLL_INTERVAL = settings.suspension_poll_interval
-COLD_SHUTDOWN_MIN_DELAY = settings.cold_shutdown_min_delay
 
 
 class WorkerStatus(str, Enum):
@@ -96,35 +95,7 @@ def _ts(unix_time: Optional[float]) -> str:
     return layout.format_ts(datetime.fromtimestamp(unix_time, tz=timezone.utc)) if unix_time else ""
 
 
-def _as_queues(
-    queues: Any,
-    connection: Optional[Redis],
-    queue_class: type[Queue],
-    job_class: Any,
-    serializer: Any,
-    death_penalty_class: Any,
-) -> list[Queue]:
-    items = [queues] if isinstance(queues, (str, Queue)) else list(queues or [])
-    result = []
-    for item in items:
-        if isinstance(item, Queue):
-            result.append(item)
-        elif isinstance(item, str):
-            result.append(
-                queue_class(
-                    item,
-                    connection=connection,
-                    job_class=job_class,
-                    serializer=serializer,
-                    death_penalty_class=death_penalty_class,
-                )
-            )
-        else:
-            raise TypeError(f"{item!r} is not a queue name or Queue")
-    return result
-
-
-class BaseWorker(WorkerRecord, JobRunner):
+class BaseWorker(ShutdownMixin, CompatMixin, JobRunner):
     """What every worker does: register, listen for commands, dequeue, run jobs, maintain."""
 
     death_penalty_class = get_default_death_penalty_class()
@@ -178,12 +149,13 @@ class BaseWorker(WorkerRecord, JobRunner):
             warnings.warn("default_worker_ttl is deprecated, use worker_ttl", DeprecationWarning, stacklevel=2)
         self.job_class = backend_class(self, "job_class", override=job_class)
         self.queue_class = backend_class(self, "queue_class", override=queue_class)
+        self._serializer_arg = serializer_arg(serializer)
         self.serializer = resolve_serializer(serializer)
         queue_items = [queues] if isinstance(queues, (str, Queue)) else list(queues or [])
         if connection is None:
             connection = next((q.connection for q in queue_items if isinstance(q, Queue)), None)
         self.connection: Redis = resolve_connection(connection, "Worker")
-        self.queues = _as_queues(
+        self.queues = as_queues(
             queue_items, self.connection, self.queue_class, self.job_class, self.serializer, self.death_penalty_class
         )
         self.name: str = name or uuid.uuid4().hex
@@ -223,14 +195,14 @@ class BaseWorker(WorkerRecord, JobRunner):
         self._stop_event = threading.Event()
         # Set by a cold shutdown: outcome writes stop waiting for Redis (warm stops let them finish).
         self._cold_stop_event = threading.Event()
-        self._shutdown_requested_at: Optional[float] = None
-        self._last_maintenance: Optional[float] = None
+        # When this worker last cleaned its queues' registries (None: not yet), as upstream RQ records it.
+        self.last_cleaned_at: Optional[datetime] = None
         self._last_heartbeat_at = 0.0
         # The dequeuer part; it owns the one record of a job taken but not started (``taken``).
         self.dequeuer = Dequeuer(self)
         self.taken = self.dequeuer.taken
         # One Outage for the worker's connection, shared by every retry loop that uses it.
-        self.connection_outage = Outage(logger, f"Worker {self.name}", "Redis connection")
+        self.connection_outage = Outage(logger, f"Worker {self.name}", "Redis connection", connection=self.connection)
         self.redis_loop = RetryLoop(
             self.main_loop_policy(), self.connection_outage, stop=self._stop_event, on_recover=self._redis_back
         )
@@ -240,6 +212,7 @@ class BaseWorker(WorkerRecord, JobRunner):
             timeout = self.connection.connection_pool.connection_kwargs.get("socket_timeout")
             if timeout is None:
                 self.connection.connection_pool.connection_kwargs["socket_timeout"] = DEFAULT_SOCKET_TIMEOUT
+            self.ip_address = identify_client(self.connection, self.name)
         else:
             self.hostname = self.pid = None  # filled in from Redis by refresh()
 
@@ -274,9 +247,12 @@ class BaseWorker(WorkerRecord, JobRunner):
 
     @property
     def should_run_maintenance_tasks(self) -> bool:
-        return (
-            self._last_maintenance is None or (time.monotonic() - self._last_maintenance) >= self.maintenance_interval
-        )
+        """True at the first pass, then once ``maintenance_interval`` seconds passed since the last cleaning."""
+        cleaned = self.last_cleaned_at
+        if cleaned is None:
+            return True
+        current = utcnow() if cleaned.tzinfo is not None else utcnow().replace(tzinfo=None)
+        return (current - cleaned).total_seconds() > self.maintenance_interval
 
     def validate_queues(self) -> None:
         for queue in self.queues:
@@ -359,7 +335,11 @@ class BaseWorker(WorkerRecord, JobRunner):
             self.teardown()
             return False
         if with_scheduler:
-            self._start_scheduler(burst)
+            try:
+                self._start_scheduler(burst)
+            except BaseException:
+                self.teardown()
+                raise
         completed = 0
 
         def one_job() -> bool:
@@ -407,6 +387,19 @@ class BaseWorker(WorkerRecord, JobRunner):
         if self.taken.unsettled:
             self.dequeuer.recover_taken()
 
+    def _redis_ok_keeping(self, found: object) -> None:
+        """``_redis_ok`` right after a take: if it fails, the job just taken is recorded for recovery.
+
+        Its start is in Redis but no runner has it yet; without the record a Redis error in the
+        recovery hook would leave it started for good.
+        """
+        try:
+            self._redis_ok()
+        except BaseException:
+            if isinstance(found, Taken) and found.execution is not None:
+                self.taken.start_failed(found.queue, found.job.id, found.execution.id)
+            raise
+
     def bootstrap(
         self,
         logging_level: Optional[str] = None,
@@ -430,13 +423,21 @@ class BaseWorker(WorkerRecord, JobRunner):
         def alive_waiting(exc: BaseException) -> None:
             self.last_loop_at = time.monotonic()  # alive, waiting for Redis
 
+        def listen_then_register() -> None:
+            # Subscribed first: a worker seen in rq:workers always hears its command channel.
+            if self.pubsub_thread is None:
+                self.subscribe()
+            try:
+                self.command_channel.ensure_subscribed()
+                self.register_birth()
+            except BaseException as exc:
+                if not is_outage(exc):
+                    self.unsubscribe()  # e.g. the name is taken: nobody listens for a worker that is not there
+                raise
+
         registration = RetryLoop(WORKER_REGISTRATION, self.connection_outage, stop=self._stop_event)
-        registration.call(self.register_birth, on_error=alive_waiting)
+        registration.call(listen_then_register, on_error=alive_waiting)
         self._last_heartbeat_at = time.monotonic()
-        try:
-            self.subscribe()
-        except REDIS_ERRORS as exc:
-            logger.warning("Worker %s: could not subscribe to commands yet (%s); will retry", self.name, exc)
         self.command_channel.start_watchdog()
         logger.info("*** Listening on %s...", ", ".join(self.queue_names()))
 
@@ -448,7 +449,9 @@ class BaseWorker(WorkerRecord, JobRunner):
         self.unsubscribe()
         try:
             self.register_death()
-        except REDIS_ERRORS as exc:
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
             logger.warning("Worker %s: could not register death (%s); the record will expire", self.name, exc)
         while self._http_endpoints:
             self._http_endpoints.pop().close()
@@ -478,14 +481,20 @@ class BaseWorker(WorkerRecord, JobRunner):
         return False
 
     def run_maintenance_tasks(self) -> None:
-        """Clean registries, prune dead workers and rescue stuck ids, on the queues this worker serves."""
-        self._last_maintenance = time.monotonic()
-        self.clean_registries()
-        if self.scheduler is not None:
+        """Clean registries, prune dead workers and rescue stuck ids, on the queues this worker serves.
+
+        From the second pass on, also restart the scheduler if its process died (the first
+        pass follows ``work()``, which has just started it).
+        """
+        first_pass = self.last_cleaned_at is None
+        if not first_pass and self.scheduler is not None:
             self.scheduler.maintain()
+        self.clean_registries()
 
     def clean_registries(self) -> None:
+        """Run the maintenance of every queue's registries, and note when (``last_cleaned_at``)."""
         maintained = run_maintenance(self.queues, exception_handlers=self._exc_handlers)
+        self.last_cleaned_at = utcnow()
         if maintained:
             logger.debug("Worker %s: maintained %s", self.name, ", ".join(maintained))
 
@@ -530,7 +539,7 @@ class BaseWorker(WorkerRecord, JobRunner):
             if self.should_run_maintenance_tasks:
                 self.run_maintenance_tasks()
             found = dequeuer.pop_ready(self.queues)
-            self._redis_ok()
+            self._redis_ok_keeping(found)
             if found == "suspended":
                 if timeout is None:
                     logger.info("Worker %s: suspended in burst mode, exiting", self.name)
@@ -554,59 +563,6 @@ class BaseWorker(WorkerRecord, JobRunner):
                 self._stop_event.wait(poll)
                 poll = min(poll * 2, DEQUEUE_POLL_MAX)
         raise StopRequested()
-
-    # ---- signals and shutdown ---------------------------------------------------------------------
-
-    def _install_signal_handlers(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # signals can only be handled in the main thread (e.g. a worker run in a thread)
-        signal.signal(signal.SIGINT, self.request_stop)
-        signal.signal(signal.SIGTERM, self.request_stop)
-        self._handles_signals = True
-
-    def request_stop(self, signum: Any = None, frame: Any = None) -> None:
-        """First SIGINT/SIGTERM: warm shutdown (finish the current job, then stop)."""
-        logger.info("Worker %s: warm shut down requested", self.name)
-        self._stop_requested = True
-        self._stop_event.set()
-        self._shutdown_requested_at = time.monotonic()
-        if self._handles_signals and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, self.request_force_stop)
-            signal.signal(signal.SIGTERM, self.request_force_stop)
-        self.handle_warm_shutdown_request()
-
-    def handle_warm_shutdown_request(self) -> None:
-        if self._state == WorkerStatus.BUSY:
-            try:
-                self.connection.hset(self.key, "shutdown_requested_date", layout.format_ts(utcnow()))
-            except REDIS_ERRORS:
-                pass
-            logger.info(
-                "Worker %s: stopping after the current job is done (press Ctrl+C again for a cold shutdown)", self.name
-            )
-
-    def request_force_stop(self, signum: Any = None, frame: Any = None) -> None:
-        """Second signal: cold shutdown (kill the running job, record it failed, exit)."""
-        if self._shutdown_requested_at and time.monotonic() - self._shutdown_requested_at < COLD_SHUTDOWN_MIN_DELAY:
-            logger.debug("Worker %s: ignoring a second signal so soon after the first", self.name)
-            return
-        logger.warning("Worker %s: cold shut down", self.name)
-        self._cold_stop_event.set()  # outcome writes make one attempt, without waiting for Redis
-        self.handle_cold_shutdown()
-        raise SystemExit()
-
-    def handle_cold_shutdown(self) -> None:
-        """Hook for the cold shutdown; subclasses stop their running job here."""
-
-    def _record_cold_shutdown(self, job: Optional[Job], queue: Optional[Queue]) -> None:
-        if job is None or queue is None:
-            return
-        try:
-            self.handle_job_failure(
-                job, queue, exc_string="Worker was shut down (cold shutdown) while the job was running"
-            )
-        except Exception:
-            logger.exception("Worker %s: could not record job %s as failed", self.name, job.id)
 
     # ---- the command channel ------------------------------------------------------------------------
 
@@ -657,8 +613,22 @@ class BaseWorker(WorkerRecord, JobRunner):
             self.handle_kill_horse_command()
         elif name == "stop-job":
             self.handle_stop_job_command(payload["job_id"])
+        elif name == "stop-execution":
+            self.handle_stop_execution_command(payload["job_id"], payload["execution_id"])
         else:
             logger.warning("Worker %s: unknown command %r ignored", self.name, payload.get("command"))
+
+    def handle_stop_execution_command(self, job_id: str, execution_id: str) -> None:
+        """Stop the job only if this worker runs that very execution of it (RQ 3.0's command)."""
+        if self.execution is None or self.execution.id != execution_id:
+            logger.info(
+                "Worker %s: not running execution %s of job %s; ignoring stop-execution",
+                self.name,
+                execution_id,
+                job_id,
+            )
+            return
+        self.handle_stop_job_command(job_id)
 
     def handle_shutdown_command(self) -> None:
         """Warm shutdown, as if the worker received SIGINT."""
@@ -676,39 +646,19 @@ class BaseWorker(WorkerRecord, JobRunner):
     # ---- scheduler ---------------------------------------------------------------------------------
 
     def _start_scheduler(self, burst: bool) -> None:
-        from ..scheduler import start_worker_scheduler
+        from ..scheduler import new_worker_scheduler, run_worker_scheduler
 
-        self.scheduler = start_worker_scheduler(self, burst=burst)
+        self.scheduler = new_worker_scheduler(self)  # kept even if starting it fails, as upstream RQ keeps it
+        run_worker_scheduler(self, self.scheduler, burst=burst)
 
     def stop_scheduler(self) -> None:
+        """Stop the scheduler this worker runs; ``self.scheduler`` stays for inspection, as upstream RQ keeps it."""
         if self.scheduler is not None:
             self.scheduler.stop()
-            self.scheduler = None
 
 
 class Worker(WorkHorse, BaseWorker):
     """Runs each job in a forked work horse, so a crash or leak in a job cannot take the worker down."""
-
-    def handle_job_success(self, job: Job, queue: Queue, started_job_registry: Any) -> None:
-        """In the horse, report the success to the worker; in the worker, record it."""
-        if self.is_horse:
-            self.report_success(job)
-        else:
-            super().handle_job_success(job, queue, started_job_registry)
-
-    def handle_job_failure(
-        self,
-        job: Job,
-        queue: Queue,
-        started_job_registry: Any = None,
-        exc_string: str = "",
-        status: JobStatus = JobStatus.FAILED,
-    ) -> None:
-        """In the horse, report the failure to the worker; in the worker, record it."""
-        if self.is_horse:
-            self.report_failure(job, exc_string, status)
-        else:
-            super().handle_job_failure(job, queue, started_job_registry, exc_string, status)
 
     def handle_kill_horse_command(self) -> None:
         self.kill_horse_by_command()

@@ -5,13 +5,21 @@ is the policy behind the exception handler that ``Worker.subscribe()`` installs 
 thread, and the watchdog that checks the subscription:
 
 - a connection or timeout error is logged once per outage as a WARNING naming the
-  worker, the thread waits with capped exponential backoff and reconnects (which makes
-  redis-py subscribe again), and one INFO line reports the recovery and its duration;
+  worker, the thread waits on the process's outage probe (``rq.outage_probe``: it resumes
+  as soon as Redis answers a PING) and reconnects (which makes redis-py subscribe again),
+  and one INFO line reports the recovery and its duration;
 - a SUBSCRIBE that Redis refuses (an ACL user without the channel or the command) is
   logged once as a WARNING naming the channel; the worker runs jobs without commands and
   tries again quietly at every check, in case the permission is granted;
-- any other error in the listener is logged with its traceback and the thread goes on;
-- every ``check_interval`` seconds the watchdog restarts a dead listener thread and, if
+- any other error in the listener is logged with its traceback and ends the thread, as
+  upstream RQ's does; the watchdog starts a new listener at once (then at most once per
+  check interval, should the error repeat);
+- before a worker writes back the registration Redis lost, ``ensure_subscribed()`` makes
+  sure the channel has its subscriber again, so a worker seen in ``rq:workers`` hears its
+  commands;
+- every ``check_interval`` seconds (and as soon as the listener reconnected) the watchdog
+  writes back a registration Redis lost, once the channel is subscribed, restarts a dead
+  listener thread and, if
   the channel has no subscriber (``PUBSUB NUMSUB``), asks the listener thread to subscribe
   again (the thread does it itself, between two reads: closing its connection from the
   watchdog could pull the socket from under a read), so a worker that is alive in Redis
@@ -23,12 +31,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from redis.client import PubSub
 from redis.exceptions import NoPermissionError
 
-from ..resilience import COMMAND_LISTENER, REDIS_ERRORS, Outage, RetryLoop, is_redis_error
+from ..outage_probe import probe_for
+from ..resilience import COMMAND_LISTENER, Outage, RetryLoop, is_outage, is_redis_error
 from ..settings import settings
 
 if TYPE_CHECKING:
@@ -42,6 +52,8 @@ COMMAND_CHANNEL_CHECK_INTERVAL = settings.command_channel_check_interval
 LISTENER_JOIN_TIMEOUT = settings.listener_join_timeout
 # A reconnect of the listener's own may be finishing its SUBSCRIBE: look again before acting.
 RESUBSCRIBE_CONFIRM_DELAY = settings.resubscribe_confirm_delay
+# Longest wait for the channel's subscriber before the registration is written back.
+SUBSCRIBE_BEFORE_REGISTER_TIMEOUT = settings.subscribe_before_register_timeout
 
 # Events passed to a user's command-channel handler.
 CONNECTION_ERROR = "connection_error"
@@ -71,6 +83,8 @@ class ChannelOwner(Protocol):
 
     def resubscribe(self) -> None: ...
 
+    def reregister(self) -> None: ...
+
     def connection_fields(self) -> dict[str, str]: ...
 
 
@@ -86,9 +100,22 @@ class CommandChannel:
         self.worker = worker
         self.handler = handler
         self.check_interval = check_interval
+        # One outage probe per server and process: the listener, the main loop (whose outage
+        # gets it here if it has none), the scheduler and the health checker wait on it.
+        probe = probe_for(worker.connection)
+        worker_outage = getattr(worker, "connection_outage", None)
+        if worker_outage is not None and getattr(worker_outage, "probe", True) is None:
+            worker_outage.probe = probe
         self.outage = Outage(logger, f"Worker {worker.name}", "command channel (Pub/Sub)")
+        self.outage.probe = probe
+        self.outage.connection = worker.connection  # names the server in the warnings
         # The listener connection's retry loop: each wait ends at once when its listener is stopped.
         self.retry = RetryLoop(COMMAND_LISTENER, self.outage)
+        # Set to end the listener's wait for Redis at once (someone needs the subscription now).
+        self._kick = threading.Event()
+        # Set each time the listener's connection comes back (its SUBSCRIBE has been sent).
+        self._reconnected = threading.Event()
+        self._last_error_restart = float("-inf")
         self.bad_messages = 0
         self.listener_errors = 0
         self.listener_restarts = 0
@@ -137,8 +164,9 @@ class CommandChannel:
             if self.worker.connection.exists(self.worker.key):
                 self.worker.connection.hset(self.worker.key, mapping=changed)
                 self._published_counters.update(changed)
-        except REDIS_ERRORS:
-            pass
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
 
     def _notify(self, event: str, exc: Optional[BaseException]) -> None:
         if self.handler is None:
@@ -161,16 +189,29 @@ class CommandChannel:
         if is_redis_error(exc):
             self.outage.failed(exc)
             self._notify(CONNECTION_ERROR, exc)
-            self.retry.wait(stop)
+            self.retry.wait(stop, wake=self._kick)
+            self._kick.clear()
             if not stop.is_set():
                 self._reconnect(pubsub)
             return
         self.listener_errors += 1
         if isinstance(exc, NoPermissionError):
             self._subscription_refused(exc)
-        else:
-            logger.error("Worker %s: error in the command listener (it keeps serving)", self.worker.name, exc_info=exc)
+            self._notify(LISTENER_ERROR, exc)
+            return
+        # As upstream RQ's listener does, the thread ends on an error that is not Redis's;
+        # the watchdog starts a new one (at once, then at most once per check interval).
+        logger.error(
+            "Worker %s: error in the command listener; it stops and the watchdog starts a new one",
+            self.worker.name,
+            exc_info=exc,
+        )
         self._notify(LISTENER_ERROR, exc)
+        thread.stop()
+        now = time.monotonic()
+        if now - self._last_error_restart >= self.check_interval:
+            self._last_error_restart = now
+            self.wake()
 
     def _subscription_refused(self, exc: NoPermissionError) -> None:
         """Redis refused the listener's SUBSCRIBE (the only command it sends): say so once."""
@@ -197,10 +238,11 @@ class CommandChannel:
         try:
             # A new connection runs CommandPubSub.on_connect: it subscribes again and reports the recovery.
             connection.connect()
-        except REDIS_ERRORS as exc:
-            self.outage.failed(exc)
-            return
-        except Exception as exc:  # pragma: no cover - defensive: never let the listener die
+        except Exception as exc:
+            if is_outage(exc):
+                self.outage.failed(exc)
+                return
+            # defensive: never let the listener die
             logger.warning("Worker %s: reconnecting the command listener failed: %s", self.worker.name, exc)
             return
         if self.outage.active:
@@ -209,6 +251,8 @@ class CommandChannel:
 
     def reconnected(self) -> None:
         """The listener's connection was re-established (by us or by redis-py's own retries)."""
+        self._kick.clear()
+        self._reconnected.set()
         if self._reconnect_expected:
             # The listener dropped its connection on request; the watchdog verifies the subscription.
             self.retry.backoff.reset()
@@ -223,6 +267,49 @@ class CommandChannel:
             self.outage.blip("connection was dropped and has been re-established; subscribed again")
         self._notify(RECOVERED, None)
         self.wake()  # verify the subscription soon
+
+    # ---- subscribed before registered ------------------------------------------------------
+
+    def subscriber_count(self) -> int:
+        """Subscribers of the worker's channel, as Redis counts them (PUBSUB NUMSUB)."""
+        return self._subscriber_count()
+
+    def ensure_subscribed(self, timeout: float = SUBSCRIBE_BEFORE_REGISTER_TIMEOUT) -> bool:
+        """Make sure the channel has its subscriber before the worker's record is written back.
+
+        Asks a listener that is waiting for Redis to reconnect now, waits up to ``timeout``
+        seconds for its SUBSCRIBE (starting a new listener half way if it is stuck or
+        dead), and returns whether Redis counts a subscriber. A Redis error propagates: the
+        caller writes nothing and retries. A worker that never subscribed (not started) or
+        whose subscription Redis refuses returns False at once.
+        """
+        worker = self.worker
+        if worker.pubsub_thread is None or self.refusal is not None:
+            return False
+        deadline = time.monotonic() + timeout
+        restarted = False
+        while True:
+            if self._subscriber_count() >= 1:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                logger.warning(
+                    "Worker %s: command channel %s has no subscriber after %.1fs; registering anyway, "
+                    "the watchdog keeps trying",
+                    worker.name,
+                    worker.pubsub_channel_name,
+                    timeout,
+                )
+                self.wake()
+                return False
+            thread = worker.pubsub_thread
+            if not restarted and (thread is None or not thread.is_alive() or remaining <= timeout / 2):
+                restarted = True
+                self._restart_listener("command listener is not subscribed before re-registering")
+                continue
+            self._reconnected.clear()
+            self._kick.set()  # a listener waiting for Redis reconnects now
+            self._reconnected.wait(min(0.05, remaining))
 
     def request_resubscribe(self) -> None:
         """Ask the listener thread to subscribe again, between two of its reads."""
@@ -294,6 +381,17 @@ class CommandChannel:
         self.publish_counters()
         return "restarted"
 
+    def _restore_record(self) -> None:
+        """Write back a registration Redis lost (e.g. a restart the main loop's retried call hid).
+
+        Runs once the channel has its subscriber, so the record comes back hearing commands.
+        """
+        worker = self.worker
+        if getattr(worker, "birth_date", None) is None or getattr(worker, "is_horse", False):
+            return  # not registered yet (starting), or a work horse
+        if not worker.connection.hexists(worker.key, "birth"):
+            worker.reregister()
+
     def check(self) -> str:
         """Verify the listener once; returns what was found ('ok', 'restarted', 'resubscribed', ...)."""
         thread = self.worker.pubsub_thread
@@ -305,7 +403,9 @@ class CommandChannel:
                 if self._stop.wait(RESUBSCRIBE_CONFIRM_DELAY):
                     return "stopped"
                 count = self._subscriber_count()
-        except REDIS_ERRORS:
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
             return "unreachable"
         if self.outage.active:
             self._resubscribe_request.clear()  # the listener's own reconnect subscribes again
@@ -313,6 +413,7 @@ class CommandChannel:
                 self.reconnected()  # subscribed again: the outage is over even if no reconnect was seen
             return "reconnecting"
         if count >= 1:
+            self._restore_record()
             if self.refusal is not None:
                 self.refusal = None
                 logger.info(

@@ -23,9 +23,11 @@ from redis.exceptions import NoPermissionError, ReadOnlyError, ResponseError
 from .. import layout
 from ..job_validation import MAX_TTL
 from ..layout import as_text, float_ts, format_ts, utcnow
+from ..scripting import Script
 from ..serializers import DefaultSerializer
 from ..settings import settings
 from .registration import HeartbeatTTL
+from .take_fallback import take_in_transaction
 
 if TYPE_CHECKING:
     from ..executions import Execution
@@ -148,6 +150,9 @@ return false
 """
 
 
+_TAKE = Script(_TAKE_SCRIPT, take_in_transaction)
+
+
 class DequeueStrategy(str, Enum):
     DEFAULT = "default"
     ROUND_ROBIN = "round_robin"
@@ -268,7 +273,6 @@ class Dequeuer:
         self._pause_checked_at = float("-inf")
         self._suspension_checked_at = float("-inf")
         self._supports_blmove: Optional[bool] = None
-        self._take_script: Any = None
 
     @property
     def name(self) -> str:
@@ -324,8 +328,6 @@ class Dequeuer:
         owner = self.owner
         if self.taken.unsettled:
             self.recover_taken()  # a previous call was cut off: settle it first
-        if self._take_script is None:
-            self._take_script = self.connection.register_script(_TAKE_SCRIPT)
         now = utcnow()
         execution_id = uuid.uuid4().hex
         rule, unlimited, grace = owner.heartbeat_ttl_rule.script_args()
@@ -336,9 +338,10 @@ class Dequeuer:
             self._suspension_checked_at = time.monotonic()
         suspended_key = layout.SUSPENDED_KEY if check_suspension else ""
         redeliveries = owner.redeliver_abandoned
-        reply = self._take_script(
-            keys=[q.key for q in queues] + [layout.registry_key("started", q.name) for q in queues],
-            args=[
+        reply = _TAKE(
+            self.connection,
+            [q.key for q in queues] + [layout.registry_key("started", q.name) for q in queues],
+            [
                 layout.JOB_PREFIX, suspended_key, "claim" if claimed else "pop", claimed,
                 owner.key, owner.name, layout.EXECUTION_PREFIX, layout.EXECUTIONS_PREFIX, execution_id,
                 format_ts(now), float_ts(now.timestamp()), int(now.timestamp()), rule,

@@ -16,7 +16,7 @@ import select
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 from ..defaults import UNSERIALIZABLE_RETURN_VALUE_PAYLOAD
 from ..exceptions import StopRequested
@@ -102,24 +102,13 @@ class WorkHorse:
 
         def start_job(self, job: "Job") -> None: ...
 
-        def perform_job(self, job: "Job", queue: "Queue") -> bool: ...
+        def perform_job(self, job: "Job", queue: "Queue", execution: Optional["Execution"] = None) -> bool: ...
 
-        def get_heartbeat_ttl(self, job: "Job") -> int: ...
+        def get_heartbeat_ttl(self, job: "Job", working_time: Optional[float] = None) -> int: ...
 
         def _started_registry(self, job: "Job") -> "StartedJobRegistry": ...
 
         def handle_stopped_job(self, job: "Job", queue: "Queue") -> None: ...
-
-        def handle_job_success(self, job: "Job", queue: "Queue", started_job_registry: Any) -> None: ...
-
-        def handle_job_failure(
-            self,
-            job: "Job",
-            queue: "Queue",
-            started_job_registry: Any = None,
-            exc_string: str = "",
-            status: JobStatus = JobStatus.FAILED,
-        ) -> None: ...
 
         def heartbeat(self, timeout: Optional[int] = None, pipeline: Optional["Pipeline"] = None) -> None: ...
 
@@ -212,8 +201,13 @@ class WorkHorse:
                 raise
             logger.debug("Worker %s: horse already dead", self.name)
 
-    def maintain_heartbeats(self, job: "Job") -> None:
-        """Refresh the worker, execution and started-registry TTLs while the horse runs."""
+    def maintain_heartbeats(self, job: "Job", execution: Optional["Execution"] = None) -> None:
+        """Refresh the worker, execution and started-registry TTLs while the horse runs.
+
+        ``execution``: the run to refresh (RQ 3.x passes it); by default the worker's current one.
+        """
+        if execution is not None:
+            self.execution = execution
         ttl = self.get_heartbeat_ttl(job)
         now = utcnow()
         working = (now - job.started_at).total_seconds() if job.started_at else 0.0
@@ -231,6 +225,30 @@ class WorkHorse:
             self.connection.delete(job.key)
 
     # ---- the horse reports its outcome; the worker writes it ----------------------------------
+
+    def handle_job_success(
+        self, job: "Job", queue: "Queue", started_job_registry: Any = None, execution: Optional["Execution"] = None
+    ) -> None:
+        """In the horse, report the success to the worker; in the worker, record it."""
+        if self.is_horse:
+            self.report_success(job)
+        else:
+            cast(Any, super()).handle_job_success(job, queue, started_job_registry, execution)
+
+    def handle_job_failure(
+        self,
+        job: "Job",
+        queue: "Queue",
+        started_job_registry: Any = None,
+        exc_string: str = "",
+        status: JobStatus = JobStatus.FAILED,
+        execution: Optional["Execution"] = None,
+    ) -> None:
+        """In the horse, report the failure to the worker; in the worker, record it."""
+        if self.is_horse:
+            self.report_failure(job, exc_string, status)
+        else:
+            cast(Any, super()).handle_job_failure(job, queue, started_job_registry, exc_string, status, execution)
 
     def report_success(self, job: "Job") -> None:
         """In the horse: send the job's success (and return value) to the worker, which records it."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union, cast
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -19,7 +19,7 @@ from redis.exceptions import ResponseError
 from .. import layout
 from ..batch import AtomicBatch
 from ..connections import _stack as _connection_stack
-from ..exceptions import ShutDownImminentException
+from ..exceptions import DeserializationError, ShutDownImminentException
 from ..executions import Execution
 from ..job_lifecycle import (
     STOPPED_BY_USER,
@@ -34,7 +34,8 @@ from ..job_lifecycle import (
     write_returned_retry,
     write_success,
 )
-from ..layout import format_ts, utcnow
+from ..layout import as_text, format_ts, utcnow
+from ..queue import Queue as _BaseQueue
 from ..resilience import REDIS_ERRORS, Outage, RetryLoop
 from ..results import ResultTooLarge
 from ..settings import settings
@@ -59,6 +60,10 @@ logger = logging.getLogger("rq.worker")
 OUTCOME_WRITE_REFUSALS = settings.outcome_write_refusals
 # How redis-py words a connection that the server closed in the middle of a request.
 _PEER_CLOSED = ("Broken pipe", "Connection reset by peer", "Connection closed by server")
+
+
+# The release of dependents as defined by this package (an override of it is called too).
+_BASE_ENQUEUE_DEPENDENTS = _BaseQueue.enqueue_dependents
 
 
 class OutcomeWriteRefused(Exception):
@@ -122,13 +127,18 @@ class JobRunner:
     def handle_exception(self, job: "Job", *exc_info: Any) -> None:
         """Log the failure and run the handler chain; a handler returning False stops it."""
         exc_string = "".join(traceback.format_exception(*exc_info))
+        extra: dict[str, Any] = {"job_id": job.id, "worker_name": self.name, "queue": job.origin}
+        try:  # a job whose data cannot be decoded is logged too, as upstream RQ's worker does
+            func_name = job.func_name
+            extra.update(func=func_name, arguments=job.args, kwargs=job.kwargs)
+        except DeserializationError:
+            func_name = "<DeserializationError>"
         logger.error(
-            "Worker %s: job %s (%s) failed\n%s",
-            self.name,
+            "[Job %s]: exception raised while executing (%s)\n%s",
             job.id,
-            job.description or job.id,
+            func_name,
             exc_string,
-            extra={"job_id": job.id, "worker_name": self.name},
+            extra=extra,
         )
         for handler in self._exc_handlers:
             try:
@@ -141,9 +151,15 @@ class JobRunner:
 
     # ---- starting ---------------------------------------------------------------------------
 
-    def get_heartbeat_ttl(self, job: "Job") -> int:
-        """How long the started-registry entry lives without a heartbeat (the worker class's ``heartbeat_ttl_rule``)."""
-        elapsed = (utcnow() - job.started_at).total_seconds() if job.started_at else 0.0
+    def get_heartbeat_ttl(self, job: "Job", working_time: Optional[float] = None) -> int:
+        """How long the started-registry entry lives without a heartbeat (the worker class's ``heartbeat_ttl_rule``).
+
+        ``working_time``: seconds the job has run (RQ 3.x passes it); by default, since ``job.started_at``.
+        """
+        if working_time is not None:
+            elapsed = working_time
+        else:
+            elapsed = (utcnow() - job.started_at).total_seconds() if job.started_at else 0.0
         return self.heartbeat_ttl_rule.ttl(
             job.timeout, self.queue_class.DEFAULT_TIMEOUT, self.job_monitoring_interval, elapsed
         )
@@ -189,10 +205,21 @@ class JobRunner:
             self.taken.start_failed(queue, job.id, self.execution.id if self.execution is not None else "")
             raise
 
+    def _prepared_execution(self, job: "Job") -> Optional[Execution]:
+        """The execution that ``prepare_execution()`` already wrote for ``job`` (upstream's two-step start)."""
+        execution = self.execution
+        if execution is None or execution.job_id != job.id:
+            return None
+        return execution if self.connection.exists(execution.key) else None
+
     def _write_start(self, job: "Job", remove_from_intermediate_queue: bool) -> None:
+        prepared = self._prepared_execution(job)
         with AtomicBatch(self.connection) as pipe:
             job.started_at = utcnow()
-            self.prepare_execution(job, pipeline=pipe)
+            if prepared is None:
+                self.prepare_execution(job, pipeline=pipe)
+            else:  # refresh it rather than start a second execution of the same run
+                prepared.heartbeat(self._started_registry(job), self.get_heartbeat_ttl(job), cast(Any, pipe))
             self._state, self._current_job_id = "busy", job.id
             worker_fields = {
                 "state": "busy",
@@ -213,13 +240,19 @@ class JobRunner:
 
     # ---- performing --------------------------------------------------------------------------
 
-    def perform_job(self, job: "Job", queue: "Queue") -> bool:
-        """Run the job under its time limit and record the outcome; True if it succeeded."""
+    def perform_job(self, job: "Job", queue: "Queue", execution: Optional[Execution] = None) -> bool:
+        """Run the job under its time limit and record the outcome; True if it succeeded.
+
+        ``execution``: the run's record, when the caller made it (RQ 3.x passes it).
+        """
+        if execution is not None:
+            self.execution = execution
         self.procline(f"Processing {job.description or job.id} from {queue.name} since {utcnow():%H:%M:%S}")
         _connection_stack.append(self.connection)  # RQ 1.x jobs may call get_current_connection()
         try:
             timeout = job.timeout or self.queue_class.DEFAULT_TIMEOUT
             penalty = usable_death_penalty(self.death_penalty_class)
+            job.started_at = job.started_at or utcnow()  # called directly (not after start_job), as upstream allows
             with penalty(timeout, JobTimeoutException, job_id=job.id):
                 return_value = job.perform()
             job.ended_at = utcnow()
@@ -242,20 +275,20 @@ class JobRunner:
 
     def _log_success(self, job: "Job", queue: "Queue") -> None:
         duration = (job.ended_at - job.started_at).total_seconds() if job.ended_at and job.started_at else 0.0
-        logger.info(
-            "Successfully completed %s job in %.6fs on worker %s",
-            job.description if self.log_job_description else job.id,
-            duration,
-            self.name,
-        )
+        if self.log_job_description:
+            logger.info("Successfully completed %s job in %ss on worker %s", job.description, duration, self.name)
+        else:
+            logger.info("Successfully completed job %s in %ss on worker %s", job.id, duration, self.name)
         if self.log_result_lifespan:
             result_ttl = job.get_result_ttl(self.default_result_ttl)
             if result_ttl == 0:
                 logger.info("Worker %s: result of job %s discarded immediately", self.name, job.id)
             elif result_ttl > 0:
-                logger.info("Worker %s: job %s result is kept for %d seconds", self.name, job.id, result_ttl)
+                logger.info("Worker %s: job %s result is kept for %s seconds", self.name, job.id, result_ttl)
             else:
-                logger.info("Worker %s: job %s result will never expire, clean it up manually", self.name, job.id)
+                logger.info(
+                    "Worker %s: job %s result will never expire, clean up result key manually", self.name, job.id
+                )
 
     # ---- recording outcomes --------------------------------------------------------------------
 
@@ -349,10 +382,20 @@ class JobRunner:
         self._current_job_id = None
         self._state = "idle"
 
-    def handle_job_success(self, job: "Job", queue: "Queue", started_job_registry: "StartedJobRegistry") -> None:
+    def handle_job_success(
+        self,
+        job: "Job",
+        queue: "Queue",
+        started_job_registry: Optional["StartedJobRegistry"] = None,
+        execution: Optional[Execution] = None,
+    ) -> None:
         """Record the result, move the job to finished, release dependents, schedule a repeat."""
         from ..retry import Retry
 
+        if execution is not None:
+            self.execution = execution
+        if job._cached_return_value is None and job._result is not None:
+            job._cached_return_value = job._result  # set by code written for upstream RQ's worker
         if isinstance(job._cached_return_value, Retry):
             self._handle_returned_retry(job, queue, job._cached_return_value)
             return
@@ -360,6 +403,7 @@ class JobRunner:
         status_write: list[Optional[int]] = [None]
 
         def build(pipe: Any) -> None:
+            pipe.hget(job.key, "status")  # the status before this write: was the job canceled while it ran?
             self._write_worker_stats(pipe, job, succeeded=True)
             status_write[0] = write_success(
                 job,
@@ -370,6 +414,8 @@ class JobRunner:
                 execution=self.execution,
                 default_result_ttl=self.default_result_ttl,
             )
+            if not self._results_in_streams(job):
+                self._write_legacy_field(pipe, job, "result", job._cached_return_value)
             if repeat:
                 from ..repeat import Repeat
 
@@ -388,8 +434,40 @@ class JobRunner:
         self.execution = None
         self.emit("job_finished", job=job, queue=queue, duration=self._working_time(job))
         self._log_success(job, queue)
-        release_if_needed(job, _dependents_exist(results), self.outcome_writes)
+        if results and as_text(results[0]) == JobStatus.CANCELED.value:
+            # As upstream RQ: the dependents of a job canceled while it ran are not enqueued.
+            logger.info("Worker %s: job %s was canceled while it ran; its dependents stay deferred", self.name, job.id)
+        else:
+            self._release_dependents(job, queue, results)
         job.send_webhooks("finished")
+
+    def _results_in_streams(self, job: "Job") -> bool:
+        """False only where code written for RQ 1.x turned ``supports_redis_streams`` off (its tests do)."""
+        return bool(getattr(self, "supports_redis_streams", True)) and bool(job.supports_redis_streams)
+
+    @staticmethod
+    def _write_legacy_field(pipe: Any, job: "Job", field: str, value: Any) -> None:
+        """Also keep the outcome in the job hash, where RQ 1.x without result streams read it."""
+        if field == "exc_info":
+            pipe.hset(job.key, field, layout.encode_legacy_exc_info(value))
+            return
+        try:
+            pipe.hset(job.key, field, job.serializer.dumps(value))
+        except Exception:  # as upstream RQ: a value the serializer refuses must not stop the write
+            pipe.hset(job.key, field, "Unserializable return value")
+
+    def _release_dependents(self, job: "Job", queue: "Queue", results: list) -> None:
+        """Enqueue the dependents whose dependencies are now met, if the outcome write saw any.
+
+        A queue class that overrides ``enqueue_dependents`` has it called, as upstream RQ's
+        worker calls it; the release that follows is safe to repeat and sets the TTL of what is left.
+        """
+        exist = _dependents_exist(results)
+        if not exist:
+            return
+        if getattr(type(queue), "enqueue_dependents", None) is not _BASE_ENQUEUE_DEPENDENTS:
+            self.outcome_writes.call(lambda: queue.enqueue_dependents(job))
+        release_if_needed(job, exist, self.outcome_writes)
 
     def _handle_returned_retry(self, job: "Job", queue: "Queue", retry: Any) -> None:
         delay = plan_returned_retry(job, retry)
@@ -409,7 +487,9 @@ class JobRunner:
             )
         else:
             logger.info("Worker %s: job %s exceeded its %d retries", self.name, job.id, retry.max)
-            release_if_needed(job, _dependents_exist(results), self.outcome_writes)
+            # A terminal failure: the failed webhooks fire (no exception, so no traceback), as upstream RQ's do.
+            job.send_webhooks("failed", exc_string="")
+            self._release_dependents(job, queue, results)
 
     def handle_job_failure(
         self,
@@ -418,8 +498,11 @@ class JobRunner:
         started_job_registry: Optional["StartedJobRegistry"] = None,
         exc_string: str = "",
         status: JobStatus = JobStatus.FAILED,
+        execution: Optional[Execution] = None,
     ) -> None:
         """Retry the job if its policy allows, else record it failed (or stopped); release dependents."""
+        if execution is not None:
+            self.execution = execution
         retry = status == JobStatus.FAILED and job.should_retry
         job.ended_at = job.ended_at or utcnow()
         delay = plan_retry(job) if retry else 0
@@ -435,6 +518,8 @@ class JobRunner:
                 write_failure(
                     job, queue, pipe, exc_string, worker_name=self.name, execution=self.execution, status=status
                 )
+                if not self._results_in_streams(job):
+                    self._write_legacy_field(pipe, job, "exc_info", exc_string)
 
         results = self.write_with_retry(build, f"record the failure of job {job.id}", job)
         self._count_job(job, succeeded=False)
@@ -445,7 +530,7 @@ class JobRunner:
             logger.info("Worker %s: job %s failed; retrying (%s retries left)", self.name, job.id, job.retries_left)
             return
         if not (self.disable_default_exception_handler and status == JobStatus.FAILED):
-            release_if_needed(job, _dependents_exist(results), self.outcome_writes)
+            self._release_dependents(job, queue, results)
         if status == JobStatus.FAILED:
             job.send_webhooks("failed", exc_string=exc_string)
 
@@ -457,7 +542,14 @@ class JobRunner:
         started_job_registry: Optional["StartedJobRegistry"] = None,
         execution: Any = None,
     ) -> None:
-        self.handle_job_failure(job, queue, started_job_registry)
+        """Record a run that returned ``retry`` (upstream RQ's entry point): run it again, or fail it
+        with a max-retries-exceeded result once ``retry.max`` is used up. Without ``retry``, as a failure."""
+        if retry is None:
+            self.handle_job_failure(job, queue, started_job_registry)
+            return
+        if execution is not None:
+            self.execution = execution
+        self._handle_returned_retry(job, queue, retry)
 
     def handle_stopped_job(self, job: "Job", queue: "Queue") -> None:
         """A job stopped by the stop-job command: status stopped, stopped callback, failed registry."""

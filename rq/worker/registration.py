@@ -192,10 +192,22 @@ class WorkerRecord:
             pipe.execute()
 
     def reregister(self) -> None:
-        """Write the record again in full, e.g. after Redis restarted and lost it."""
+        """Write the record again in full, e.g. after Redis restarted and lost it.
+
+        The command channel is subscribed first (``listen_before_registering``), so the
+        worker is never seen in ``rq:workers`` while deaf to its commands.
+        """
         logger.warning("Worker %s: registration was missing in Redis; registering again", self.name)
+        self.listen_before_registering()
         self.last_heartbeat = utcnow()
         self.write_record()
+
+    def listen_before_registering(self) -> None:
+        """Hook run before the record is written back: a listening worker's channel has its subscriber again."""
+        channel = getattr(self, "command_channel", None)
+        if channel is None or getattr(self, "is_horse", False):
+            return
+        channel.ensure_subscribed()
 
     def _identify_connection(self) -> None:
         try:
@@ -210,9 +222,10 @@ class WorkerRecord:
 
     def register_death(self) -> None:
         logger.debug("Worker %s: registering death", self.name)
+        self._death_date = utcnow()
         with self.connection.pipeline() as pipe:
             worker_registration.unregister(self, pipeline=pipe)
-            pipe.hset(self.key, "death", format_ts(utcnow()))
+            pipe.hset(self.key, "death", format_ts(self._death_date))
             pipe.expire(self.key, DEAD_WORKER_TTL)
             pipe.execute()
 
@@ -220,19 +233,25 @@ class WorkerRecord:
         """Keep the record alive for ``timeout`` seconds (default worker_ttl + 60).
 
         Without a caller pipeline, a record found missing (Redis lost it) is rewritten in full.
+        The record counts as missing when it has no ``birth``: after a restart that lost the
+        data, another write (a state, a current job) may have created a partial hash that
+        is in no worker set. With a pipeline, the first reply is that check (falsy: missing),
+        for the caller to rewrite the record.
         """
         timeout = timeout or self.worker_ttl + WORKER_KEY_GRACE
         self.last_heartbeat = utcnow()
         fields = {"last_heartbeat": format_ts(self.last_heartbeat), **self.connection_fields()}
         if pipeline is not None:
+            pipeline.hexists(self.key, "birth")
             pipeline.expire(self.key, timeout)
             pipeline.hset(self.key, mapping=layout.redis_fields(fields))
             return
         with self.connection.pipeline() as pipe:
+            pipe.hexists(self.key, "birth")
             pipe.expire(self.key, timeout)
             pipe.hset(self.key, mapping=layout.redis_fields(fields))
-            existed = pipe.execute()[0]
-        if not existed:
+            registered = pipe.execute()[0]
+        if not registered:
             self.reregister()
 
     # ---- state and counters ----------------------------------------------------------

@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any, Optional
 
+from ..executions import Execution
 from ..job import Job
 from ..queue import Queue
 from .base import BaseWorker, Worker, WorkerStatus, logger
@@ -71,6 +72,26 @@ class SimpleWorker(BaseWorker):
     # No heartbeats while the job runs in this process: the entries must outlive the job.
     heartbeat_ttl_rule = NO_HEARTBEATS_WHILE_RUNNING
 
+    # On RQ 1.x SimpleWorker subclasses Worker, so integrations that wrap Worker's methods
+    # (sentry-sdk's RQ integration replaces Worker.perform_job and handle_exception) cover it:
+    # a replacement found on Worker is called here too.
+    def perform_job(self, job: Job, queue: Queue, execution: Optional[Execution] = None) -> bool:
+        """Run the job and record its outcome (through a wrapper installed on ``Worker``, if any)."""
+        if execution is not None:
+            self.execution = execution
+        wrapper = Worker.__dict__.get("perform_job")
+        if wrapper is not None:
+            return bool(wrapper(self, job, queue))
+        return super().perform_job(job, queue)
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        """Call the exception handlers (through a wrapper installed on ``Worker``, if any)."""
+        wrapper = Worker.__dict__.get("handle_exception")
+        if wrapper is not None:
+            wrapper(self, job, *exc_info)
+            return
+        super().handle_exception(job, *exc_info)
+
     def handle_cold_shutdown(self) -> None:
         if self._current is not None:
             job, queue = self._current
@@ -106,13 +127,13 @@ class HerokuWorker(Worker):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def handle_warm_shutdown_request(self) -> None:
+        """Record the request, then send the horse SIGRTMIN so its job gets ``ShutDownImminentException``."""
+        super().handle_warm_shutdown_request()
         if self.horse_pid:
             logger.info("Worker %s: warning horse %s of the imminent shutdown", self.name, self.horse_pid)
-            try:
-                os.kill(self.horse_pid, signal.SIGRTMIN)
-            except OSError:
-                pass
-        super().handle_warm_shutdown_request()
+            self.kill_horse(sig=signal.SIGRTMIN)
+        else:
+            logger.warning("Worker %s: warm shut down requested, no horse found", self.name)
 
     def request_stop_sigrtmin(self, signum: Any, frame: Any) -> None:
         if self.imminent_shutdown_delay == 0:

@@ -278,7 +278,7 @@ def test_suspend_and_resume(cli: Cli, connection: redis.Redis) -> None:
 def test_suspend_rejects_short_durations(cli: Cli, connection: redis.Redis) -> None:
     result = cli("suspend", "--duration", "0")
     assert result.exit_code == 1
-    assert result.stderr == "Error: Duration must be at least 1 second\n"
+    assert result.stderr == "Error: Duration must be an integer greater than 1 or equal to 1 (seconds), not 0\n"
     assert not is_suspended(connection)
 
 

@@ -232,7 +232,7 @@ def test_parse_function_arg_reads_one_enqueue_argument(tmp_path: Path) -> None:
     assert parse_function_arg(f":@{data}", 6) == (None, {"test": True})
     assert parse_function_arg(f"@{data}", 7) == (None, '{"test": true}\n')
     assert parse_function_arg(f"key:=@{data}", 8) == ("key", {"test": True})
-    with pytest.raises(click.BadParameter, match="argument 9"):
+    with pytest.raises(click.BadParameter, match="9. non keyword argument"):
         parse_function_arg(":not json", 9)
     with pytest.raises(click.BadParameter, match="cannot read file"):
         parse_function_arg(f"@{tmp_path / 'missing.txt'}", 10)

@@ -117,7 +117,7 @@ def test_worker_exits_1_when_suspended(redis_url: str, connection: redis.Redis) 
     suspend(connection)
     result = run_rq("worker", "--url", redis_url)
     assert result.returncode == 1
-    assert result.stderr == 'Error: RQ is currently suspended, to resume job execution run "rq resume"\n'
+    assert result.stderr == 'RQ is currently suspended, to resume job execution run "rq resume"\n'
     assert job.get_status() == JobStatus.QUEUED
 
 
@@ -258,3 +258,30 @@ def test_name_in_use_is_a_start_error(redis_url: str, connection: redis.Redis) -
     assert result.returncode == 1
     assert result.stderr.startswith("Error: Worker taken: ")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [("redis://127.0.0.1:{port}", "Connection refused"), ("redis://no-such-host.invalid:6379", "unknown host name")],
+)
+def test_burst_worker_gives_up_on_an_unreachable_redis_with_one_line(url: str, named: str) -> None:
+    from tests.redis_harness import find_free_port
+
+    url = url.format(port=find_free_port())
+    result = run_rq("worker", "--burst", "--url", url, "--wait-for-redis", "0.5")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Error: Redis at {url} did not answer within 0.5s: ")
+    assert named in lines[0]
+
+
+def test_burst_worker_waits_for_a_redis_that_comes_up(redis_factory: Callable) -> None:
+    import threading
+
+    server = redis_factory()
+    url = server.url
+    server.stop()
+    threading.Timer(1.0, server.start).start()
+    result = run_rq("worker", "--burst", "--url", url, "--wait-for-redis", "30")
+    assert result.returncode == 0, result.stderr

@@ -298,12 +298,16 @@ def test_installing_the_tools_keeps_our_rq(tools: Path, tmp_path: Path) -> None:
 
     snippet = (
         "import json, rq\nfrom importlib import metadata\n"
-        "print(json.dumps({'rq': [rq.VERSION, rq.__file__], 'requires': {name: metadata.requires(name) or []"
-        " for name in ('rq-dashboard', 'django-rq', 'sentry-sdk')}}))\n"
+        "print(json.dumps({'rq': [rq.VERSION, metadata.version('rq'), rq.__file__], 'requires': "
+        "{name: metadata.requires(name) or [] for name in ('rq-dashboard', 'django-rq', 'sentry-sdk')}}))\n"
     )
     found = last_json_line(tools_env.check_run(tools_env.run_tools(["-c", snippet], cwd=tmp_path), "metadata probe"))
-    version, location = found["rq"]
+    version, distribution_version, location = found["rq"]
     assert version == rq.VERSION
+    # pip checks the tools' ranges against the installed distribution: its version is rq.VERSION too
+    # (an older one means the editable install predates the last version change: reinstall it).
+    assert distribution_version == rq.VERSION, (distribution_version, rq.VERSION)
+    assert rq.version.BUILD.startswith(rq.VERSION)
     assert Path(location).resolve().is_relative_to(Path(rq.__file__).resolve().parents[1])
     ranges = {}
     for tool, requires in found["requires"].items():

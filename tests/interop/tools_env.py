@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -97,7 +98,16 @@ def tools_spec() -> venvs.VenvSpec:
         ),
         lock=LOCK,
         check=check,
+        # The editable install's metadata carries the package version: rebuild when it changes.
+        marker_extra=(f"rq {_package_version()}",),
     )
+
+
+def _package_version() -> str:
+    """``VERSION`` as rq/version.py of this checkout says (without importing the package)."""
+    text = (peer.REPO_ROOT / "rq" / "version.py").read_text(encoding="utf-8")
+    match = re.search(r"^VERSION\s*=\s*[\"']([^\"']+)", text, re.MULTILINE)
+    return match.group(1) if match else "?"
 
 
 def ensure_tools() -> Path:
@@ -325,3 +335,53 @@ def run_driver(
     if process.returncode != 0:
         pytest.fail(f"{what} exited {process.returncode}\n{peer.describe_output(stdout, stderr)}")
     return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+
+# A second virtualenv, ``<repo>/.peer/integrations/`` (override with ``RQ_INTEGRATIONS_DIR``),
+# for rq-scheduler and Flask-RQ2, held to the same lock. They stay out of the tools
+# virtualenv because django-rq changes behaviour when rq-scheduler is importable (its
+# statistics then report ``scheduler_pid`` as False instead of RQ's scheduler's pid).
+# It also holds sentry-sdk with fakeredis (and lua), as sentry-sdk's own RQ tests run it.
+INTEGRATIONS = ("rq-scheduler", "Flask-RQ2")
+INTEGRATION_DEPENDENCIES = ("Flask", "crontab", "freezegun", "python-dateutil", "sentry-sdk", "fakeredis[lua]")
+INTEGRATIONS_REPORT = "integrations-resolution.json"
+
+
+def integrations_dir() -> Path:
+    return Path(os.environ.get("RQ_INTEGRATIONS_DIR") or venvs.peer_root() / "integrations").resolve()
+
+
+def integrations_spec() -> venvs.VenvSpec:
+    """This repository's rq (editable), rq-scheduler and Flask-RQ2 without their own dependencies
+    (so pip never swaps our rq), then those dependencies, sentry-sdk and fakeredis, all held to the tools lock."""
+    directory = integrations_dir()
+    check = (
+        "import os, sys, rq, rq_scheduler, flask_rq2, flask, sentry_sdk, fakeredis, lupa\n"
+        f"sys.exit(not os.path.realpath(rq.__file__).startswith({str(peer.REPO_ROOT)!r}))\n"
+    )
+    return venvs.VenvSpec(
+        directory=directory,
+        what="the integrations virtualenv",
+        installs=(
+            ("-e", str(peer.REPO_ROOT)),
+            ("--no-deps", *INTEGRATIONS),
+            INTEGRATION_DEPENDENCIES,
+            ("--dry-run", "--report", str(directory / INTEGRATIONS_REPORT), *INTEGRATIONS),
+        ),
+        lock=LOCK,
+        check=check,
+        marker_extra=(f"rq {_package_version()}",),
+    )
+
+
+def integrations_or_skip() -> Path:
+    """The integrations virtualenv's python, built if needed; skips the test (fails it under CI) when it cannot be."""
+    try:
+        return venvs.ensure(integrations_spec())
+    except peer.PeerUnavailable as exc:
+        venvs.unavailable(f"the integrations virtualenv is not available: {exc}")
+
+
+def integrations_script(name: str) -> Path:
+    """A console script the integrations virtualenv installed (``rqscheduler``, ``flask``)."""
+    return venvs.venv_python(integrations_dir()).parent / name
